@@ -1,0 +1,29 @@
+"""How many processes this container may run, from the CPUs it is really given."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+# One web container must not open more PostgreSQL connections than a default server allows
+# (max_connections=100) leaves for the workers: 16 processes x GUNICORN_THREADS.
+MAX_DEFAULT_WEB_WORKERS = 16
+
+
+def available_cpus(*, cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 quota (`docker run
+    --cpus`), which os.cpu_count() ignores and would oversize every pool in a container."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return max(1, cpus)
+    if quota != "max" and int(period) > 0:
+        cpus = min(cpus, math.ceil(int(quota) / int(period)))
+    return max(1, cpus)
+
+
+def default_web_workers(cpus: int) -> int:
+    """gunicorn's usual 2 x CPUs + 1 (a worker waits on PostgreSQL about as long as it computes)."""
+    return min(2 * cpus + 1, MAX_DEFAULT_WEB_WORKERS)
