@@ -1,0 +1,435 @@
+"""The durable write path shared by every way in: price, redact, then COPY and insert.
+
+`calls_write` returns only after the transaction that stores the calls, their content,
+their traces' running totals and the minutes rollups must recompute has committed, so a caller may acknowledge what it reports as
+accepted. A call already stored (same project, trace, span and start time: a client retry)
+is reported as a duplicate and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from observatory.calls.models import MODEL_CALL_KINDS, CostSource
+from observatory.calls.records import MAX_INLINE_METADATA_BYTES, CallRecord
+from observatory.calls.redaction import mask_value
+from observatory.pricing.services import COST_QUANTUM, PriceBook
+from observatory.pricing.usage import TokenUsage
+from observatory.tenancy.models import Project, RedactionMode
+
+# (column, type in the staging table). The json columns arrive as text and are cast once.
+_CALL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("project_id", "bigint"),
+    ("trace_id", "text"),
+    ("span_id", "text"),
+    ("parent_span_id", "text"),
+    ("name", "text"),
+    ("kind", "text"),
+    ("start_time", "timestamptz"),
+    ("end_time", "timestamptz"),
+    ("latency_ms", "float8"),
+    ("time_to_first_token_ms", "float8"),
+    ("provider", "text"),
+    ("model", "text"),
+    ("input_tokens", "int4"),
+    ("cached_input_tokens", "int4"),
+    ("cache_write_tokens", "int4"),
+    ("output_tokens", "int4"),
+    ("reasoning_tokens", "int4"),
+    ("total_tokens", "int4"),
+    ("cost", "numeric"),
+    ("cost_source", "text"),
+    ("finish_reason", "text"),
+    ("status", "text"),
+    ("error_type", "text"),
+    ("error_message", "text"),
+    ("user_id", "text"),
+    ("session_id", "text"),
+    ("environment", "text"),
+    ("release", "text"),
+    ("feature", "text"),
+    ("prompt_name", "text"),
+    ("prompt_version", "text"),
+    ("tags", "text[]"),
+    ("metadata", "text"),
+    ("cache_hit", "bool"),
+    ("cache_kind", "text"),
+    ("cache_saved_cost", "numeric"),
+    ("attempt", "int2"),
+    ("retry_of", "text"),
+    ("fallback_from_provider", "text"),
+    ("fallback_from_model", "text"),
+    ("http_status", "int2"),
+    ("timeout_ms", "float8"),
+    ("max_tokens", "int4"),
+    ("streamed", "bool"),
+    ("content_filter", "text"),
+    ("input_hash", "int8"),
+)
+_CONTENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("content_input", "text"),
+    ("content_output", "text"),
+    ("content_metadata", "text"),
+)
+# The record's position in the batch, so the result can say which records were new.
+_STAGING_COLUMNS = (("position", "int4"),) + _CALL_COLUMNS + _CONTENT_COLUMNS
+_CALL_NAMES = [name for name, _ in _CALL_COLUMNS]
+
+# A temporary table per connection, reused by every batch on it: creating one per request
+# would churn the system catalogue at thousands of requests per second.
+_CREATE_STAGING = "CREATE TEMP TABLE IF NOT EXISTS calls_staging ({}) ON COMMIT DELETE ROWS".format(
+    ", ".join(f"{name} {kind}" for name, kind in _STAGING_COLUMNS)
+)
+# Raw connections known to have the staging table; forgotten with the connection.
+_connections_with_staging: weakref.WeakSet = weakref.WeakSet()
+_COPY_STAGING = "COPY calls_staging ({}) FROM STDIN (FORMAT BINARY)".format(
+    ", ".join(name for name, _ in _STAGING_COLUMNS)
+)
+
+# One statement stores the new calls, their content and their traces' totals. Rows go in
+# identity order and traces in id order, so concurrent batches lock in the same order and
+# cannot deadlock. Tokens and cost are summed over model calls only: a workflow span that
+# reports its children's usage as its own would otherwise be counted twice.
+_INSERT = """
+WITH inserted AS (
+    INSERT INTO calls_call ({columns}, ingested_at)
+    SELECT {select_columns}, now()
+    FROM calls_staging
+    ORDER BY trace_id, span_id, start_time
+    ON CONFLICT (project_id, trace_id, span_id, start_time) DO NOTHING
+    RETURNING id, project_id, trace_id, span_id, parent_span_id, name, kind, start_time, end_time,
+              user_id, session_id, environment, release, tags, status,
+              input_tokens, output_tokens, total_tokens, cost, cost_source
+), content AS (
+    INSERT INTO calls_callcontent (call_id, project_id, start_time, input, output, metadata)
+    SELECT i.id, i.project_id, i.start_time,
+           s.content_input::jsonb, s.content_output::jsonb, s.content_metadata::jsonb
+    FROM inserted i
+    JOIN calls_staging s USING (trace_id, span_id, start_time)
+    WHERE s.content_input IS NOT NULL OR s.content_output IS NOT NULL OR s.content_metadata IS NOT NULL
+), changed AS (
+    INSERT INTO calls_changedminute (project_id, minute, marked_at)
+    SELECT DISTINCT project_id, date_trunc('minute', start_time), now() FROM inserted
+), trace_tags AS (
+    SELECT trace_id, array_agg(DISTINCT tag) AS tags
+    FROM inserted, unnest(inserted.tags) AS tag
+    GROUP BY trace_id
+), traces AS (
+    INSERT INTO calls_trace AS t (
+        project_id, trace_id, name, start_time, end_time, user_id, session_id, environment, release,
+        tags, span_count, model_call_count, error_count, input_tokens, output_tokens, total_tokens,
+        cost, unpriced_call_count, updated_at
+    )
+    SELECT i.project_id, i.trace_id,
+           (array_agg(i.name ORDER BY i.start_time) FILTER (WHERE i.parent_span_id IS NULL))[1],
+           min(i.start_time),
+           max(coalesce(i.end_time, i.start_time)),
+           (array_agg(i.user_id ORDER BY i.start_time) FILTER (WHERE i.user_id IS NOT NULL))[1],
+           (array_agg(i.session_id ORDER BY i.start_time) FILTER (WHERE i.session_id IS NOT NULL))[1],
+           (array_agg(i.environment ORDER BY i.start_time) FILTER (WHERE i.environment IS NOT NULL))[1],
+           (array_agg(i.release ORDER BY i.start_time) FILTER (WHERE i.release IS NOT NULL))[1],
+           coalesce(min(tt.tags), '{{}}'),
+           count(*),
+           count(*) FILTER (WHERE i.kind IN ({model_kinds})),
+           count(*) FILTER (WHERE i.status = 'error'),
+           coalesce(sum(i.input_tokens) FILTER (WHERE i.kind IN ({model_kinds})), 0),
+           coalesce(sum(i.output_tokens) FILTER (WHERE i.kind IN ({model_kinds})), 0),
+           coalesce(sum(i.total_tokens) FILTER (WHERE i.kind IN ({model_kinds})), 0),
+           coalesce(sum(i.cost) FILTER (WHERE i.kind IN ({model_kinds})), 0),
+           count(*) FILTER (WHERE i.cost_source = 'unknown'),
+           now()
+    FROM inserted i
+    LEFT JOIN trace_tags tt ON tt.trace_id = i.trace_id
+    GROUP BY i.project_id, i.trace_id
+    ORDER BY i.project_id, i.trace_id
+    ON CONFLICT (project_id, trace_id) DO UPDATE SET
+        name = coalesce(t.name, EXCLUDED.name),
+        start_time = least(t.start_time, EXCLUDED.start_time),
+        end_time = greatest(t.end_time, EXCLUDED.end_time),
+        user_id = coalesce(t.user_id, EXCLUDED.user_id),
+        session_id = coalesce(t.session_id, EXCLUDED.session_id),
+        environment = coalesce(t.environment, EXCLUDED.environment),
+        release = coalesce(t.release, EXCLUDED.release),
+        tags = CASE WHEN EXCLUDED.tags = '{{}}' THEN t.tags
+                    ELSE ARRAY(SELECT DISTINCT unnest(t.tags || EXCLUDED.tags)) END,
+        span_count = t.span_count + EXCLUDED.span_count,
+        model_call_count = t.model_call_count + EXCLUDED.model_call_count,
+        error_count = t.error_count + EXCLUDED.error_count,
+        input_tokens = t.input_tokens + EXCLUDED.input_tokens,
+        output_tokens = t.output_tokens + EXCLUDED.output_tokens,
+        total_tokens = t.total_tokens + EXCLUDED.total_tokens,
+        cost = t.cost + EXCLUDED.cost,
+        unpriced_call_count = t.unpriced_call_count + EXCLUDED.unpriced_call_count,
+        updated_at = EXCLUDED.updated_at
+)
+SELECT s.position FROM inserted i JOIN calls_staging s USING (trace_id, span_id, start_time)
+""".format(
+    columns=", ".join(_CALL_NAMES),
+    select_columns=", ".join("metadata::jsonb" if name == "metadata" else name for name in _CALL_NAMES),
+    model_kinds=", ".join(f"'{kind}'" for kind in sorted(MODEL_CALL_KINDS)),
+)
+
+# jsonb refuses the NUL character; an escaped backslash before "u0000" is left alone.
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+_json_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+@dataclass
+class WriteResult:
+    """Positions in the input sequence: newly stored, or already stored before."""
+
+    accepted: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+
+
+# Batches this small skip the staging table: their rows travel as one array parameter per
+# column, unnested into a CTE named like the table, so both paths run the same statement.
+# One round trip instead of four pays off below this size; above it COPY is faster.
+SMALL_BATCH = 16
+_INSERT_FROM_ARRAYS = (
+    "WITH calls_staging AS MATERIALIZED (SELECT {columns} FROM unnest({arrays}) AS s({names})),\n".format(
+        columns=", ".join(
+            "ARRAY(SELECT jsonb_array_elements_text(tags::jsonb)) AS tags" if name == "tags" else name
+            for name, _ in _STAGING_COLUMNS
+        ),
+        # A text[] per row cannot be an element of an array parameter: tags travel as JSON text.
+        arrays=", ".join(f"%s::{'text' if kind == 'text[]' else kind}[]" for _, kind in _STAGING_COLUMNS),
+        names=", ".join(name for name, _ in _STAGING_COLUMNS),
+    )
+    + _INSERT.strip().removeprefix("WITH ")
+)
+_TAGS_INDEX = [name for name, _ in _STAGING_COLUMNS].index("tags")
+
+
+def clean_text(value: str | None) -> str | None:
+    if value is None or "\x00" not in value:
+        return value
+    return value.replace("\x00", "\ufffd")
+
+
+def _float(value: float | None) -> float | None:
+    # A whole number of milliseconds may arrive as an int; an array parameter takes one type.
+    return None if value is None else float(value)
+
+
+def json_text(value: Any) -> str:
+    text = _json_encoder.encode(value).decode("utf-8")
+    if "\\u0000" in text:
+        text = _JSON_NUL.sub(lambda m: m.group(1) + "\\ufffd", text)
+    return text
+
+
+def input_hash_key() -> bytes:
+    return hashlib.blake2b(settings.SECRET_KEY.encode(), digest_size=32, person=b"obs-input").digest()
+
+
+def input_hash(prompt_json: str, *, key: bytes) -> int:
+    """A keyed 63-bit hash of a prompt (as JSON text): equal prompts hash equal, and without the
+    key (derived from SECRET_KEY) nobody can test a guessed prompt against the stored hash."""
+    digest = hashlib.blake2b(prompt_json.encode(), digest_size=8, key=key).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class RowBuilder:
+    """Turns records into staging rows for one project: prices, redacts, encodes."""
+
+    def __init__(self, project: Project) -> None:
+        self.project_id = project.pk
+        self.redaction = project.redaction_mode
+        self.prices = PriceBook(project=project)
+        self.hash_key = input_hash_key()
+
+    def content(self, value: Any) -> Any:
+        """Prompt or completion content as the project's redaction mode stores it."""
+        if value is None or self.redaction == RedactionMode.STORE:
+            return value
+        if self.redaction == RedactionMode.DROP:
+            return None
+        return mask_value(value)
+
+    def metadata(self, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Metadata is kept in every mode, masked unless content is stored as sent."""
+        if not value or self.redaction == RedactionMode.STORE:
+            return value
+        return mask_value(value)
+
+    def row(self, record: CallRecord) -> tuple:
+        end_time = record.end_time
+        latency_ms = record.latency_ms
+        if latency_ms is None and end_time is not None:
+            latency_ms = (end_time - record.start_time).total_seconds() * 1000
+        elif end_time is None and latency_ms is not None:
+            end_time = record.start_time + timedelta(milliseconds=latency_ms)
+
+        cache_hit = True if record.cache_hit is None and record.cache_kind is not None else record.cache_hit
+        cache_saved_cost = None
+        if cache_hit:
+            # Nothing was paid to the provider unless the client says otherwise (a semantic
+            # cache's embedding); what the call would have cost is what the hit saved.
+            cache_saved_cost = record.cache_saved_cost
+            if cache_saved_cost is None and record.model:
+                cache_saved_cost = self._price(record, client_cost=None).cost
+            if record.cost is not None:
+                cost, cost_source = record.cost.quantize(COST_QUANTUM), CostSource.CLIENT
+            else:
+                cost, cost_source = Decimal(0), CostSource.CACHE
+        elif record.cost is not None or record.kind in MODEL_CALL_KINDS:
+            priced = self._price(record, client_cost=record.cost)
+            cost, cost_source = priced.cost, priced.source
+        else:
+            cost, cost_source = None, CostSource.NONE
+        content_filter = record.content_filter
+        if content_filter is None and record.finish_reason == "content_filter":
+            content_filter = "output_flagged"
+        # A retry that does not say which attempt it is was at least the second.
+        attempt = 2 if record.attempt is None and record.retry_of else record.attempt
+
+        content_input, content_output = self.content(record.input), self.content(record.output)
+        input_json = None if content_input is None else json_text(content_input)
+        hashed = record.input_hash
+        if hashed is None and record.input is not None and record.kind in MODEL_CALL_KINDS:
+            # The prompt as sent, whatever redaction stores: masking must not hide a loop.
+            sent = input_json if content_input is record.input else json_text(record.input)
+            hashed = input_hash(sent, key=self.hash_key)
+        metadata = self.metadata(record.metadata)
+        metadata_json = json_text(metadata) if metadata else "{}"
+        content_metadata = None
+        if len(metadata_json) > MAX_INLINE_METADATA_BYTES:
+            metadata_json, content_metadata = "{}", metadata_json
+
+        total_tokens = record.total_tokens
+        if total_tokens is None:
+            total_tokens = record.input_tokens + record.output_tokens
+        return (
+            self.project_id,
+            clean_text(record.trace_id),
+            clean_text(record.span_id),
+            clean_text(record.parent_span_id),
+            clean_text(record.name),
+            record.kind,
+            record.start_time,
+            end_time,
+            _float(latency_ms),
+            _float(record.time_to_first_token_ms),
+            clean_text(record.provider),
+            clean_text(record.model),
+            record.input_tokens,
+            record.cached_input_tokens,
+            record.cache_write_tokens,
+            record.output_tokens,
+            record.reasoning_tokens,
+            total_tokens,
+            cost,
+            cost_source,
+            clean_text(record.finish_reason),
+            record.status,
+            clean_text(record.error_type),
+            clean_text(record.error_message),
+            clean_text(record.user_id),
+            clean_text(record.session_id),
+            clean_text(record.environment),
+            clean_text(record.release),
+            clean_text(record.feature),
+            clean_text(record.prompt_name),
+            clean_text(record.prompt_version),
+            [clean_text(tag) for tag in record.tags],
+            metadata_json,
+            cache_hit,
+            record.cache_kind if cache_hit else None,
+            None if cache_saved_cost is None else cache_saved_cost.quantize(COST_QUANTUM),
+            attempt,
+            clean_text(record.retry_of),
+            clean_text(record.fallback_from_provider),
+            clean_text(record.fallback_from_model),
+            record.http_status,
+            _float(record.timeout_ms),
+            record.max_tokens,
+            record.streamed,
+            content_filter,
+            hashed,
+            input_json,
+            None if content_output is None else json_text(content_output),
+            content_metadata,
+        )
+
+
+    def _price(self, record: CallRecord, *, client_cost: Decimal | None):
+        return self.prices.price(
+            model=record.model,
+            provider=record.provider,
+            at=record.start_time,
+            usage=TokenUsage(
+                input_tokens=record.input_tokens,
+                cached_input_tokens=record.cached_input_tokens,
+                cache_write_tokens=record.cache_write_tokens,
+                output_tokens=record.output_tokens,
+            ),
+            client_cost=client_cost,
+        )
+
+
+def calls_write(*, project: Project, records: Sequence[CallRecord], using: str = DEFAULT_DB_ALIAS) -> WriteResult:
+    """Store `records` for `project` durably and exactly once; see the module docstring."""
+    result = WriteResult()
+    first_position: dict[tuple, int] = {}
+    unique: list[tuple[int, CallRecord]] = []
+    for position, record in enumerate(records):
+        identity = (clean_text(record.trace_id), clean_text(record.span_id), record.start_time)
+        if identity in first_position:
+            result.duplicates.append(position)
+            continue
+        first_position[identity] = position
+        unique.append((position, record))
+    if not unique:
+        return result
+
+    builder = RowBuilder(project)
+    django_connection = connections[using]
+    nested = django_connection.in_atomic_block
+    with transaction.atomic(using=using):
+        raw = django_connection.connection
+        # A psycopg cursor (server-side binding) rather than Django's, so that the insert
+        # is prepared once per connection instead of planned on every batch.
+        with raw.cursor() as cursor:
+            rows = [(position, *builder.row(record)) for position, record in unique]
+            if len(rows) <= SMALL_BATCH:
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                columns[_TAGS_INDEX] = [json_text(tags) for tags in columns[_TAGS_INDEX]]
+                cursor.execute(_INSERT_FROM_ARRAYS, columns, prepare=True)
+            else:
+                _stage(cursor, raw, rows, nested=nested, using=using)
+                cursor.execute(_INSERT, prepare=True)
+            inserted = {row[0] for row in cursor.fetchall()}
+
+    for position, _ in unique:
+        (result.accepted if position in inserted else result.duplicates).append(position)
+    result.accepted.sort()
+    result.duplicates.sort()
+    return result
+
+
+def _stage(cursor, raw, rows: list[tuple], *, nested: bool, using: str) -> None:
+    """COPY rows into this connection's staging table."""
+    if raw not in _connections_with_staging:
+        cursor.execute(_CREATE_STAGING)
+        # Remembered only once committed: a rolled-back transaction takes the table along.
+        transaction.on_commit(lambda: _connections_with_staging.add(raw), using=using)
+    if nested:
+        # An enclosing transaction (tests, bulk loads) may have left rows: they are only
+        # deleted at commit.
+        cursor.execute("DELETE FROM calls_staging")
+    with cursor.copy(_COPY_STAGING) as copy:
+        copy.set_types([kind for _, kind in _STAGING_COLUMNS])
+        for row in rows:
+            copy.write_row(row)
