@@ -1,0 +1,120 @@
+"""Group commit: concurrent small ingest requests of one project share one transaction.
+
+A request carrying a few events spends most of its database time on the fixed cost of a
+write (the insert statement, the commit), not on its rows. When such requests arrive together
+in one web process, the first to find no write in progress becomes the leader: it takes every
+record queued for the project at that moment, writes them with one calls_write, and hands
+each request its own part of the result. Requests that arrive meanwhile queue for the next
+leader, so the batch grows with the load and nobody waits on a timer.
+
+Durability is unchanged: every request returns only after the transaction holding its records
+has committed, and a failed write fails every request in it (clients retry; a call is stored
+once whatever the retries).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from observatory.calls.records import CallRecord
+from observatory.calls.services import WriteResult, calls_write
+from observatory.tenancy.models import Project
+
+# Requests with more records than this are written on their own: they amortise their own cost.
+MAX_GROUPED_RECORDS = 16
+# A leader takes at most this many records, so one write stays short under a burst.
+MAX_GROUP_RECORDS = 2000
+
+
+@dataclass
+class _Waiter:
+    records: Sequence[CallRecord]
+    done: bool = False
+    result: WriteResult | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class _Queue:
+    waiting: list[_Waiter] = field(default_factory=list)
+    writing: bool = False
+
+
+class GroupCommit:
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._queues: dict[int, _Queue] = {}
+
+    def write(self, *, project: Project, records: Sequence[CallRecord]) -> WriteResult:
+        if len(records) > MAX_GROUPED_RECORDS:
+            return calls_write(project=project, records=records)
+        waiter = _Waiter(records)
+        with self._condition:
+            queue = self._queues.setdefault(project.pk, _Queue())
+            queue.waiting.append(waiter)
+            while not waiter.done and queue.writing:
+                self._condition.wait()
+            if waiter.done:
+                return self._outcome(waiter)
+            group = self._take(queue)
+        self._lead(project, group)
+        return self._outcome(waiter)
+
+    @staticmethod
+    def _take(queue: _Queue) -> list[_Waiter]:
+        queue.writing = True
+        group, size = [], 0
+        while queue.waiting and (not group or size + len(queue.waiting[0].records) <= MAX_GROUP_RECORDS):
+            waiter = queue.waiting.pop(0)
+            group.append(waiter)
+            size += len(waiter.records)
+        return group
+
+    def _lead(self, project: Project, group: list[_Waiter]) -> None:
+        error: BaseException | None = None
+        results: list[WriteResult] = []
+        try:
+            combined = calls_write(project=project, records=[record for w in group for record in w.records])
+            results = _split(combined, [len(waiter.records) for waiter in group])
+        except BaseException as failure:  # every request of the group learns of it, then it propagates
+            error = failure
+        with self._condition:
+            for index, waiter in enumerate(group):
+                waiter.done = True
+                if error is None:
+                    waiter.result = results[index]
+                else:
+                    waiter.error = error
+            queue = self._queues[project.pk]
+            queue.writing = False
+            if not queue.waiting:
+                del self._queues[project.pk]
+            self._condition.notify_all()
+
+    @staticmethod
+    def _outcome(waiter: _Waiter) -> WriteResult:
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.result
+
+
+def _split(combined: WriteResult, sizes: list[int]) -> list[WriteResult]:
+    """The combined result's positions, given back to each request in its own numbering."""
+    results = [WriteResult() for _ in sizes]
+    owner, offset = [], []
+    start = 0
+    for index, size in enumerate(sizes):
+        owner.extend([index] * size)
+        offset.extend([start] * size)
+        start += size
+    for position in combined.accepted:
+        results[owner[position]].accepted.append(position - offset[position])
+    for position in combined.duplicates:
+        results[owner[position]].duplicates.append(position - offset[position])
+    return results
+
+
+# One per web process: gunicorn's threads share it, its processes each have their own.
+group_commit = GroupCommit()

@@ -1,0 +1,100 @@
+"""Size and depth limits every way in applies the same way, so that a client learns one rule.
+
+Identifiers and labels over their limit are refused by each way in (cutting them would merge
+distinct values); free texts and content are cut here, and the field is named in `truncated`
+so the event can say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+
+MAX_METADATA_DEPTH = 10
+MAX_CONTENT_DEPTH = 64
+MAX_CONTENT_STRING = 256 * 1024
+
+
+@dataclass
+class IngestWindow:
+    """The start times ingest accepts, fixed once per request."""
+
+    oldest: datetime
+    newest: datetime
+    max_past_days: int
+    max_future_minutes: int
+
+    @classmethod
+    def now(cls) -> IngestWindow:
+        now = datetime.now(UTC)
+        past_days = min(settings.RETENTION_DAYS, settings.INGEST_MAX_PAST_DAYS)
+        future = settings.INGEST_MAX_FUTURE_MINUTES
+        return cls(now - timedelta(days=past_days), now + timedelta(minutes=future), past_days, future)
+
+
+class TooDeep(ValueError):
+    """A JSON value nested deeper than its limit."""
+
+
+def shape(value: Any, limit: int) -> tuple[int, bool]:
+    """(nesting depth counted no further than limit + 1, whether any string is over
+    MAX_CONTENT_STRING) of a JSON value, in one walk."""
+    deepest, long_string = 0, False
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            long_string = long_string or len(item) > MAX_CONTENT_STRING
+            continue
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest, long_string
+
+
+def truncate(value: str | None, limit: int, field_name: str, truncated: list[str]) -> str | None:
+    if value is None or len(value) <= limit:
+        return value
+    truncated.append(field_name)
+    return value[:limit]
+
+
+def bounded_content(value: Any, field_name: str, truncated: list[str]) -> Any:
+    """Content as sent, with over-long strings cut; TooDeep when nested absurdly deep."""
+    if value is None or isinstance(value, (int, float, bool)):
+        return value
+    if isinstance(value, str):
+        return _cut(value, field_name, truncated)
+    depth, long_string = shape(value, MAX_CONTENT_DEPTH)
+    if depth > MAX_CONTENT_DEPTH:
+        raise TooDeep(f"is nested deeper than {MAX_CONTENT_DEPTH} levels")
+    return _cut_strings(value, field_name, truncated) if long_string else value
+
+
+def _cut(text: str, field_name: str, truncated: list[str]) -> str:
+    if len(text) <= MAX_CONTENT_STRING:
+        return text
+    if field_name not in truncated:
+        truncated.append(field_name)
+    return text[:MAX_CONTENT_STRING] + f"… [truncated {len(text) - MAX_CONTENT_STRING} characters]"
+
+
+def _cut_strings(value: Any, field_name: str, truncated: list[str]) -> Any:
+    if isinstance(value, str):
+        return _cut(value, field_name, truncated)
+    if isinstance(value, dict):
+        return {key: _cut_strings(item, field_name, truncated) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_cut_strings(item, field_name, truncated) for item in value]
+    return value
+
