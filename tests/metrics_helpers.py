@@ -1,0 +1,50 @@
+"""Helpers for metrics tests: write calls at chosen times and compare with raw SQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db import connection
+
+from observatory.calls.services import calls_write
+from observatory.metrics.services import rollups_compute
+from tests.records import record
+
+MODEL_KINDS_SQL = "kind IN ('generation', 'embedding')"
+
+
+def write(project, **fields):
+    return calls_write(project=project, records=[record(**fields)])
+
+
+def raw_totals(project, start: datetime, end: datetime) -> dict:
+    """Exact sums straight from calls_call, to compare rollups with."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT count(*), count(*) FILTER (WHERE status = 'error'), coalesce(sum(input_tokens), 0),
+                   coalesce(sum(output_tokens), 0), coalesce(sum(total_tokens), 0), coalesce(sum(cost), 0),
+                   count(*) FILTER (WHERE cost IS NULL)
+            FROM calls_call WHERE project_id = %s AND {MODEL_KINDS_SQL} AND start_time >= %s AND start_time < %s
+            """,
+            [project.pk, start, end],
+        )
+        row = cursor.fetchone()
+    keys = ("count", "errors", "input_tokens", "output_tokens", "total_tokens", "cost", "unpriced_count")
+    return dict(zip(keys, [int(v) if k != "cost" else Decimal(v) for k, v in zip(keys, row)]))
+
+
+def rollup_table_totals(table: str, project, dims: int | None = 255,
+                        since: datetime | None = None) -> tuple[int, Decimal]:
+    with connection.cursor() as cursor:
+        condition = "" if dims is None else f" AND dims = {dims}"
+        cursor.execute(f"SELECT coalesce(sum(calls), 0), coalesce(sum(cost), 0) FROM {table} "
+                       f"WHERE project_id = %s AND bucket >= %s{condition}",
+                       [project.pk, since or datetime(2000, 1, 1, tzinfo=UTC)])
+        calls, cost = cursor.fetchone()
+    return int(calls), Decimal(cost)
+
+
+def roll_up(project=None):
+    return rollups_compute(project_ids=None if project is None else [project.pk])

@@ -1,0 +1,45 @@
+import pytest
+
+from observatory.calls.redaction import mask_text, mask_value
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("write to jane.doe+news@mail.example.co.uk today", "write to [EMAIL] today"),
+        ("call +44 20 7946 0958 or (415) 555-0132", "call [PHONE] or [PHONE]"),
+        ("card 4111 1111 1111 1111 exp 12/29", "card [CARD] exp 12/29"),
+        ("card 4111-1111-1111-1111", "card [CARD]"),
+        ("IBAN GB82 WEST 1234 5698 7654 32 please", "IBAN [IBAN] please"),
+        ("DE89370400440532013000", "[IBAN]"),
+        ("use sk-proj-AbCdEfGhIjKlMnOpQrStUvWx123", "use [API_KEY]"),
+        ("anthropic sk-ant-api03-abcdefghijklmnopqrstu", "anthropic [API_KEY]"),
+        ("aws AKIAIOSFODNN7EXAMPLE", "aws [API_KEY]"),
+        ("gh ghp_" + "a" * 36, "gh [API_KEY]"),
+        ("Authorization: Bearer abcdef0123456789abcdef", "Authorization: Bearer [TOKEN]"),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+         "jwt [TOKEN]"),
+    ],
+)
+def test_findings_become_typed_placeholders(text, expected):
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 1234567812345678 is not a card (fails Luhn)",
+        "version 2026.11.3 released",
+        "GB82 WEST 1234 5698 7654 33 has a bad checksum",
+        "the answer is 42, in 2025 we had 3 outages",
+        "ticket #48213",
+    ],
+)
+def test_ordinary_text_and_numbers_survive(text):
+    assert mask_text(text) == text
+
+
+def test_mask_value_walks_nested_content():
+    value = {"messages": [{"role": "user", "content": "I am bob@example.com"}], "n": 3, "ok": True, "none": None}
+    assert mask_value(value) == {"messages": [{"role": "user", "content": "I am [EMAIL]"}], "n": 3, "ok": True,
+                                 "none": None}
