@@ -1,0 +1,272 @@
+"""Ingest throughput on loopback, next to the raw COPY rate of the same rows, as JSON.
+
+    .venv/bin/python bench/ingest.py [--events 100000] [--workers 2] [--threads 8] [--concurrency 8]
+
+Starts gunicorn (production settings) against DATABASE_URL or the embedded PostgreSQL, then:
+1. raw COPY: the rows the write path would store, COPYed straight into calls_call;
+2. POST /api/v1/events with 1,000 and with 100 events per request, from concurrent clients;
+3. single-event requests, driven by wrk when it is installed (Debian package `wrk`), else by
+   Python clients with keep-alive connections.
+Every event is new (unique id), so each phase measures real inserts; events come in traces of
+four spans, as real traffic does, since trace summaries are maintained per trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _django_setup() -> None:
+    from observatory.devstack.embedded_postgres import ensure_database_url
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatory.settings")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    ensure_database_url(ROOT / ".devdata")
+    import django
+
+    django.setup()
+
+
+def machine() -> dict:
+    memory_kib = 0
+    try:
+        with open("/proc/meminfo") as meminfo:
+            memory_kib = int(meminfo.readline().split()[1])
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "memory_gib": round(memory_kib / 1024**2), "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+SPANS_PER_TRACE = 4  # a workflow span, a retrieval and two model calls, as real traces go
+
+
+def event(now: datetime, index: int, run: str = "") -> dict:
+    trace = f"{run}{index // SPANS_PER_TRACE}"
+    return {
+        "id": f"{trace}-{index % SPANS_PER_TRACE}-{uuid.uuid4().hex[:8]}",
+        "trace_id": trace,
+        "start_time": (now - timedelta(milliseconds=index % 60_000)).isoformat(),
+        "latency_ms": 400 + index % 900,
+        "time_to_first_token_ms": 150 + index % 200,
+        "provider": "openai",
+        "model": ("gpt-4o-mini", "gpt-4o", "claude-haiku-4-5")[index % 3],
+        "input_tokens": 800 + index % 500,
+        "output_tokens": 100 + index % 300,
+        "finish_reason": "stop",
+        "user_id": f"user_{index % 500}",
+        "session_id": f"session_{index % 2000}",
+        "feature": ("support-chat", "search-answer", "classify")[index % 3],
+        "environment": "production",
+        "prompt_name": "support",
+        "prompt_version": "v4",
+        "tags": ["bench"],
+        "metadata": {"region": "eu-west-1", "temperature": 0.2},
+        "input": [{"role": "user", "content": "How do I export my invoices as CSV for last quarter?"}],
+        "output": "Open Billing, choose Invoices, filter by date and press Export CSV.",
+    }
+
+
+def raw_copy_rate(project, events: list[dict]) -> float:
+    """Rows per second COPYed straight into calls_call: the ceiling the write path is held to."""
+    from django.db import connection, transaction
+
+    from ingest.limits import IngestWindow
+    from ingest.native.normalise import event_normalise
+    from observatory.calls.services import _CALL_COLUMNS, RowBuilder
+
+    window = IngestWindow.now()
+    records = [event_normalise(item, window=window).record for item in events]
+    builder = RowBuilder(project)
+    rows = [builder.row(record)[: len(_CALL_COLUMNS)] for record in records]
+    columns = [name for name, _ in _CALL_COLUMNS]
+    types = ["jsonb" if name == "metadata" else kind for name, kind in _CALL_COLUMNS]
+    started = time.perf_counter()
+    with transaction.atomic(), connection.connection.cursor() as cursor:
+        with cursor.copy(f"COPY calls_call ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+    return len(rows) / (time.perf_counter() - started)
+
+
+def _post_worker(args) -> list[float]:
+    port, secret, bodies = args
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+    latencies = []
+    for body in bodies:
+        started = time.perf_counter()
+        connection.request("POST", "/api/v1/events", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"ingest answered {response.status}")
+        latencies.append(time.perf_counter() - started)
+    connection.close()
+    return latencies
+
+
+def post_phase(port: int, secret: str, bodies: list[bytes], events_per_body: int, concurrency: int) -> dict:
+    chunks = [bodies[i::concurrency] for i in range(concurrency)]
+    started = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(concurrency) as pool:
+        results = pool.map(_post_worker, [(port, secret, chunk) for chunk in chunks])
+    elapsed = time.perf_counter() - started
+    latencies = sorted(latency for chunk in results for latency in chunk)
+    return {
+        "events_per_request": events_per_body,
+        "requests": len(latencies),
+        "events_per_s": round(len(bodies) * events_per_body / elapsed),
+        "p50_ms": round(statistics.quantiles(latencies, n=100)[49] * 1000, 1),
+        "p99_ms": round(statistics.quantiles(latencies, n=100)[98] * 1000, 1),
+        "client": "python",
+        "concurrency": concurrency,
+    }
+
+
+WRK_SCRIPT = """
+local counter = 0
+local prefix = tostring(math.random(1, 1e9)) .. tostring(os.time())
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+request = function()
+  counter = counter + 1
+  local body = '{"id":"w' .. prefix .. '-' .. counter .. '","start_time":"' .. os.date("!%Y-%m-%dT%H:%M:%SZ") ..
+    '","latency_ms":512,"provider":"openai","model":"gpt-4o-mini","input_tokens":900,"output_tokens":120,' ..
+    '"user_id":"user_7","feature":"support-chat","input":"How do I export invoices?","output":"Use Export CSV."}'
+  return wrk.format(nil, nil, nil, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("WRK %d %d %f %f %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), summary.errors.status))
+end
+"""
+
+
+def single_phase(port: int, secret: str, seconds: int, concurrency: int) -> dict:
+    if shutil.which("wrk"):
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+            script.write(WRK_SCRIPT)
+        output = subprocess.run(
+            ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "-s", script.name, f"http://127.0.0.1:{port}/api/v1/events"],
+            capture_output=True, text=True, env=dict(os.environ, BENCH_KEY=secret), check=True,
+        ).stdout
+        os.unlink(script.name)
+        requests, duration_us, p50_us, p99_us, errors = next(
+            line.split()[1:] for line in output.splitlines() if line.startswith("WRK ")
+        )
+        if int(errors):
+            raise RuntimeError(f"{errors} single-event requests failed:\n{output}")
+        return {"events_per_request": 1, "requests": int(requests),
+                "events_per_s": round(int(requests) / (int(duration_us) / 1e6)),
+                "p50_ms": round(float(p50_us) / 1000, 1), "p99_ms": round(float(p99_us) / 1000, 1),
+                "client": "wrk", "concurrency": concurrency}
+    now = datetime.now(UTC)
+    run = f"single-{uuid.uuid4().hex[:8]}-"
+    bodies = [json.dumps(event(now, i, run)).encode() for i in range(seconds * 400)]
+    return post_phase(port, secret, bodies, 1, concurrency)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
+    env = dict(os.environ, DEBUG="0", ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="0",
+               INGEST_RATE_LIMIT_PER_SECOND="0")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "observatory.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+         "--access-logfile", "/dev/null", "--error-logfile", "-", "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000, help="events per batched phase")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients for batched phases")
+    parser.add_argument("--single-concurrency", type=int, default=32)
+    parser.add_argument("--single-seconds", type=int, default=20)
+    options = parser.parse_args()
+
+    _django_setup()
+    from django.core.management import call_command
+
+    from observatory.tenancy.models import ApiKey
+    from observatory.tenancy.services import bootstrap
+
+    call_command("migrate", verbosity=0)
+    result = bootstrap(email="bench@observatory.local", password=secrets.token_urlsafe(16),
+                       project_slug="bench-ingest", key_name="bench")
+    ApiKey.objects.filter(pk=result.issued.key.pk).update(rate_limit_per_second=0)
+    secret = result.issued.secret
+
+    now = datetime.now(UTC)
+    copy_events = [event(now, i, f"copy-{uuid.uuid4().hex[:8]}-") for i in range(options.events)]
+    report = {"machine": machine(), "started": now.isoformat(timespec="seconds"),
+              "gunicorn": {"workers": options.workers, "threads": options.threads, "worker_class": "gthread"}}
+    report["raw_copy_rows_per_s"] = round(raw_copy_rate(result.project, copy_events))
+
+    from django.db import connections
+
+    connections.close_all()
+    port = free_port()
+    server = start_gunicorn(port, options.workers, options.threads)
+    try:
+        for size in (1000, 100):
+            run = f"batch{size}-{uuid.uuid4().hex[:8]}-"
+            bodies = [
+                json.dumps({"events": [event(now, i, run) for i in range(start, start + size)]}).encode()
+                for start in range(0, options.events, size)
+            ]
+            post_phase(port, secret, bodies[: max(2, len(bodies) // 20)], size, options.concurrency)  # warm up
+            report[f"batch_{size}"] = post_phase(port, secret, bodies, size, options.concurrency)
+        report["single"] = single_phase(port, secret, options.single_seconds, options.single_concurrency)
+    finally:
+        server.terminate()
+        server.wait(30)
+    for size in (1000, 100):
+        report[f"batch_{size}"]["share_of_raw_copy"] = round(
+            report[f"batch_{size}"]["events_per_s"] / report["raw_copy_rows_per_s"], 2
+        )
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
