@@ -23,6 +23,9 @@ from observatory.calls.records import (
 
 MAX_TIMEOUT_MS = 7 * 24 * 3600 * 1000  # as the native API's latency bound: longer is a unit mix-up
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+# Signals a client may send as metadata keys of the same name (the Langfuse SDKs' only way).
+METADATA_KEYS = ("cache_hit", "cache_kind", "cache_saved_cost", "attempt", "retry_of", "fallback_from_provider",
+                 "fallback_from_model", "http_status", "timeout_ms", "content_filter")
 
 
 def _shown(value: Any) -> str:
@@ -156,6 +159,40 @@ class LenientSignals:
 
     def retry_of(self, name: str | None, value: Any) -> None:
         self.text("retry_of", name, value, limit=MAX_ID_LENGTH)
+
+    def metadata_key(self, key: str, name: str, value: Any) -> None:
+        """A signal sent under its own name as a metadata key (`key` in METADATA_KEYS), the
+        way Langfuse SDKs can carry it."""
+        if key in ("cache_hit", "streamed"):
+            self.flag(key, name, value)
+        elif key == "cache_kind":
+            self.cache_kind(name, value)
+        elif key == "cache_saved_cost":
+            self.money(key, name, value)
+        elif key == "attempt":
+            self.attempt(name, value)
+        elif key == "retry_of":
+            self.retry_of(name, value)
+        elif key in ("fallback_from_provider", "fallback_from_model"):
+            self.text(key, name, value)
+        elif key == "http_status":
+            self.http_status(name, value)
+        elif key == "timeout_ms":
+            self.millis(key, name, value)
+        elif key == "content_filter":
+            self.content_filter(name, value)
+
+    def model_parameters(self, parameters: dict[str, Any], prefix: str) -> None:
+        """Limit, streaming and timeout from request parameters as OpenAI-style clients name
+        them; `prefix` is how a warning names the document they came in."""
+        for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+            if key in parameters:
+                self.max_tokens(f"{prefix}{key}", parameters[key])
+        if "stream" in parameters:
+            self.flag("streamed", f"{prefix}stream", parameters["stream"])
+        if "timeout" in parameters:
+            # The OpenAI and Anthropic clients take their timeout in seconds.
+            self.millis("timeout_ms", f"{prefix}timeout", parameters["timeout"], scale=1000)
 
     def checked(self, *, span_id: str | None, provider: str | None, model: str | None) -> dict[str, Any]:
         """The values, less those that contradict each other or the call (the native API

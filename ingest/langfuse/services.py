@@ -20,7 +20,7 @@ from django.db import transaction
 
 from ingest.langfuse.schema import Envelope, ObservationBody, ScoreBody, TraceBody
 from ingest.limits import IngestWindow, TooDeep, bounded_content, truncate
-from ingest.signals import LenientSignals
+from ingest.signals import METADATA_KEYS, LenientSignals
 from ingest.usage import Usage, consistent, usage_from_details
 from observatory.calls.models import CallKind, ScoreDataType
 from observatory.calls.records import (
@@ -134,30 +134,11 @@ def _signals(body: ObservationBody, warnings: list[str], *, span_id: str | None)
     """Limits and streaming from modelParameters, caches, retries, fallbacks and filters from
     metadata keys (Langfuse has no fields for them); a bad value is ignored and named."""
     signals = LenientSignals(warnings)
-    parameters = body.model_parameters or {}
-    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
-        if key in parameters:
-            signals.max_tokens(f"modelParameters.{key}", parameters[key])
-    if "stream" in parameters:
-        signals.flag("streamed", "modelParameters.stream", parameters["stream"])
-    if "timeout" in parameters:
-        # OpenAI's and Anthropic's clients take the timeout in seconds.
-        signals.millis("timeout_ms", "modelParameters.timeout", parameters["timeout"], scale=1000)
+    signals.model_parameters(body.model_parameters or {}, "modelParameters.")
     metadata = body.metadata if isinstance(body.metadata, dict) else {}
-    for key, read in (
-        ("cache_hit", lambda name, value: signals.flag("cache_hit", name, value)),
-        ("cache_kind", signals.cache_kind),
-        ("cache_saved_cost", lambda name, value: signals.money("cache_saved_cost", name, value)),
-        ("attempt", signals.attempt),
-        ("retry_of", signals.retry_of),
-        ("fallback_from_provider", lambda name, value: signals.text("fallback_from_provider", name, value)),
-        ("fallback_from_model", lambda name, value: signals.text("fallback_from_model", name, value)),
-        ("http_status", signals.http_status),
-        ("timeout_ms", lambda name, value: signals.millis("timeout_ms", name, value)),
-        ("content_filter", signals.content_filter),
-    ):
+    for key in METADATA_KEYS:
         if metadata.get(key) is not None:
-            read(f"metadata.{key}", metadata[key])
+            signals.metadata_key(key, f"metadata.{key}", metadata[key])
     return signals.checked(span_id=span_id, provider=None, model=body.model)
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ingest.otlp.attributes import Attributes, parse_json_text
-from ingest.signals import LenientSignals
+from ingest.signals import METADATA_KEYS, LenientSignals
 from ingest.usage import Usage, consistent, usage_from_details
 from observatory.calls.models import CallKind
 from observatory.calls.records import MAX_ATTEMPT, cost_problem
@@ -200,13 +200,11 @@ def signals_of(attrs: Attributes, *, span_id: str, provider: str | None, model: 
     signals.max_tokens(*attrs.raw("gen_ai.request.max_tokens", "llm.request.max_tokens"))
     signals.flag("streamed", *attrs.raw(*STREAM_ATTRIBUTES))
     # OpenInference and Langfuse put request parameters in one JSON document instead.
-    parameters = attrs.document(*PARAMETER_DOCUMENTS)
-    if isinstance(parameters, dict):
-        for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
-            if key in parameters:
-                signals.max_tokens(f"model parameters {key}", parameters[key])
-        if "stream" in parameters:
-            signals.flag("streamed", "model parameters stream", parameters["stream"])
+    for key in PARAMETER_DOCUMENTS:
+        parameters = attrs.document(key)
+        if isinstance(parameters, dict):
+            signals.model_parameters(parameters, f"{key} ")
+            break
     signals.http_status(*attrs.raw("http.response.status_code", "http.status_code"))
     signals.attempt(*attrs.raw("observatory.attempt"))
     # A resend count of n (HTTP semantic conventions) is the attempt n + 1.
@@ -219,4 +217,15 @@ def signals_of(attrs: Attributes, *, span_id: str, provider: str | None, model: 
     signals.text("fallback_from_model", *attrs.raw("observatory.fallback.from_model"))
     signals.millis("timeout_ms", *attrs.raw("observatory.timeout_ms"))
     signals.content_filter(*attrs.raw("observatory.content_filter"))
+    # Langfuse SDKs from v3 export over OTLP what older ones sent as metadata keys.
+    metadata = attrs.document("langfuse.observation.metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    for key in METADATA_KEYS:
+        name = f"langfuse.observation.metadata.{key}"
+        if attrs.has(name):
+            found, value = attrs.raw(name)
+            # Langfuse writes non-string metadata values as JSON text.
+            signals.metadata_key(key, found, parse_json_text(value))
+        elif metadata.get(key) is not None:
+            signals.metadata_key(key, f"langfuse.observation.metadata {key}", metadata[key])
     return signals.checked(span_id=span_id, provider=provider, model=model)

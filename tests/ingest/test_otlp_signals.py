@@ -147,3 +147,22 @@ def test_a_first_send_that_retries_another_keeps_the_link(api_key):
     call, message = sent(api_key, {"observatory.retry_of": "00f067aa0ba902b7", "http.request.resend_count": 0})
     assert (call.retry_of, call.attempt) == ("00f067aa0ba902b7", 2)
     assert "http.request.resend_count says first try" in message
+
+
+def test_langfuse_sdk_metadata_and_model_parameters_carry_signals_over_otlp(api_key):
+    """What Langfuse SDKs from v3 export: metadata keys as attributes, or one JSON document."""
+    call, message = sent(api_key, {
+        "langfuse.observation.type": "generation",
+        "langfuse.observation.model.parameters": json.dumps({"max_tokens": 128, "stream": False, "timeout": 20}),
+        "langfuse.observation.metadata.cache_kind": "exact", "langfuse.observation.metadata.attempt": "2",
+        "langfuse.observation.metadata.retry_of": json.dumps("a1b2c3d4e5f60718"),
+        "langfuse.observation.metadata.http_status": "429",
+    })
+    assert (call.max_tokens, call.streamed, call.timeout_ms) == (128, False, 20000)
+    assert (call.cache_hit, call.cache_kind, call.attempt, call.retry_of) == (True, "exact", 2, "a1b2c3d4e5f60718")
+    assert call.http_status == 429 and message == ""
+    assert call.metadata["cache_kind"] == "exact"  # still in metadata, as the Langfuse endpoints keep it
+    call, message = sent(api_key, {"langfuse.observation.metadata": json.dumps(
+        {"content_filter": "output_flagged", "fallback_from_model": "gpt-4o", "http_status": "four hundred"})})
+    assert (call.content_filter, call.fallback_from_model, call.http_status) == ("output_flagged", "gpt-4o", None)
+    assert "langfuse.observation.metadata http_status is not a whole number ('four hundred'); ignored" in message
