@@ -56,7 +56,9 @@ class BatchResult:
     def ok(self, event_id: str, warnings: list[str] | None = None) -> None:
         # Langfuse's success entries carry only id and status; warnings (what was ignored) are
         # an extra key its SDKs pass over, so only clients that look for them see them.
-        self.successes.append({"id": event_id, "status": 201, **({"warnings": warnings} if warnings else {})})
+        # A create sent twice in one batch is read twice: say each problem once.
+        shown = list(dict.fromkeys(warnings or ()))
+        self.successes.append({"id": event_id, "status": 201, **({"warnings": shown} if shown else {})})
 
     def fail(self, event_id: str, message: str, status: int = 400) -> None:
         self.errors.append({"id": event_id, "status": status, "message": message, "error": message})

@@ -110,3 +110,11 @@ def test_a_negative_saving_is_ignored_and_the_saving_priced_instead(api_key):
     assert success["warnings"] == ["metadata.cache_saved_cost must not be negative (-2); ignored"]
     call = Call.objects.get(span_id="gen-1")
     assert call.cache_hit is True and call.cache_saved_cost > 0
+
+
+def test_a_create_sent_twice_in_a_batch_reports_its_bad_key_once(api_key):
+    twice = generation(metadata={"cache_kind": "warm"})
+    successes = ingested(api_key, twice, twice)
+    assert [success.get("warnings") for success in successes] == [
+        ["metadata.cache_kind is not one of exact, semantic ('warm'); ignored"]] * 2
+    assert Call.objects.get(span_id="gen-1").cache_kind is None
