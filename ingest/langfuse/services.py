@@ -20,6 +20,7 @@ from django.db import transaction
 
 from ingest.langfuse.schema import Envelope, ObservationBody, ScoreBody, TraceBody
 from ingest.limits import IngestWindow, TooDeep, bounded_content, truncate
+from ingest.signals import METADATA_KEYS, LenientSignals
 from ingest.usage import Usage, consistent, usage_from_details
 from observatory.calls.models import CallKind, ScoreDataType
 from observatory.calls.records import (
@@ -52,8 +53,12 @@ class BatchResult:
     successes: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
-    def ok(self, event_id: str) -> None:
-        self.successes.append({"id": event_id, "status": 201})
+    def ok(self, event_id: str, warnings: list[str] | None = None) -> None:
+        # Langfuse's success entries carry only id and status; warnings (what was ignored) are
+        # an extra key its SDKs pass over, so only clients that look for them see them.
+        # A create sent twice in one batch is read twice: say each problem once.
+        shown = list(dict.fromkeys(warnings or ()))
+        self.successes.append({"id": event_id, "status": 201, **({"warnings": shown} if shown else {})})
 
     def fail(self, event_id: str, message: str, status: int = 400) -> None:
         self.errors.append({"id": event_id, "status": status, "message": message, "error": message})
@@ -127,6 +132,18 @@ def _metadata(body: ObservationBody, warnings: list[str]) -> dict[str, Any]:
     return metadata
 
 
+def _signals(body: ObservationBody, warnings: list[str], *, span_id: str | None) -> dict[str, Any]:
+    """Limits and streaming from modelParameters, caches, retries, fallbacks and filters from
+    metadata keys (Langfuse has no fields for them); a bad value is ignored and named."""
+    signals = LenientSignals(warnings)
+    signals.model_parameters(body.model_parameters or {}, "modelParameters.")
+    metadata = body.metadata if isinstance(body.metadata, dict) else {}
+    for key in METADATA_KEYS:
+        if metadata.get(key) is not None:
+            signals.metadata_key(key, f"metadata.{key}", metadata[key])
+    return signals.checked(span_id=span_id, provider=None, model=body.model)
+
+
 def _content(body: ObservationBody, truncated: list[str]) -> tuple[Any, Any]:
     try:
         return bounded_content(body.input, "input", truncated), bounded_content(body.output, "output", truncated)
@@ -134,7 +151,9 @@ def _content(body: ObservationBody, truncated: list[str]) -> tuple[Any, Any]:
         raise EventError(f"input or output {problem}") from None
 
 
-def observation_record(envelope: Envelope, body: ObservationBody, kind: str, window: IngestWindow) -> CallRecord:
+def observation_record(envelope: Envelope, body: ObservationBody, kind: str, window: IngestWindow,
+                       warnings: list[str]) -> CallRecord:
+    """The call an observation create describes; what was ignored is added to `warnings`."""
     span_id = _id(body.id or envelope.id, "id")
     start = _aware(body.start_time) or _aware(envelope.timestamp) or datetime.now(UTC)
     if not window.oldest <= start <= window.newest:
@@ -144,7 +163,6 @@ def observation_record(envelope: Envelope, body: ObservationBody, kind: str, win
         end = start
     if end is not None and end < start:
         raise EventError("endTime is before startTime")
-    warnings: list[str] = []
     usage = _usage(body, warnings) or Usage()
     first_token = _aware(body.completion_start_time)
     truncated: list[str] = []
@@ -180,12 +198,13 @@ def observation_record(envelope: Envelope, body: ObservationBody, kind: str, win
         metadata=metadata,
         input=prompt,
         output=completion,
+        **_signals(body, warnings, span_id=span_id),
     )
 
 
-def observation_patch(body: ObservationBody, *, trace_id: str) -> CallPatch:
-    """What an update event changes: only the fields it carries, normalised like a create's."""
-    warnings: list[str] = []
+def observation_patch(body: ObservationBody, *, trace_id: str, warnings: list[str]) -> CallPatch:
+    """What an update event changes: only the fields it carries, normalised like a create's;
+    what was ignored is added to `warnings`."""
     truncated: list[str] = []
     changes: dict[str, Any] = {}
     if body.end_time is not None:
@@ -223,6 +242,7 @@ def observation_patch(body: ObservationBody, *, trace_id: str) -> CallPatch:
         changes["input"], changes["output"] = _content(body, truncated)
     if truncated:
         changes["metadata"] = {**changes.get("metadata", {}), "_truncated": truncated}
+    changes.update(_signals(body, warnings, span_id=body.id))
     return CallPatch(trace_id=trace_id, span_id=_id(body.id, "id"), **changes)
 
 
@@ -307,6 +327,7 @@ def ingestion_process(*, project: Project, batch: list[Any]) -> BatchResult:
     """Every event of the batch gets exactly one answer, in batch order."""
     window = IngestWindow.now()
     answers: dict[int, tuple[int, str | None]] = {}  # position -> (status, error message)
+    notes: dict[int, list[str]] = {}  # position -> what was ignored in an accepted event
     ids = [raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else "unknown" for raw in batch]
     creates: dict[str, _Create] = {}  # observation id -> its create
     updates: list[tuple[int, ObservationBody]] = []
@@ -335,7 +356,7 @@ def ingestion_process(*, project: Project, batch: list[Any]) -> BatchResult:
                         raise EventError("an update needs the id of the observation it updates")
                     updates.append((position, body))
                     continue
-                record = observation_record(envelope, body, kind, window)
+                record = observation_record(envelope, body, kind, window, notes.setdefault(position, []))
                 if record.span_id in creates:
                     # Creating an observation again in one batch updates it, as Langfuse does.
                     body = msgspec.structs.replace(body, id=record.span_id)
@@ -350,14 +371,16 @@ def ingestion_process(*, project: Project, batch: list[Any]) -> BatchResult:
         target = creates.get(body.id)
         try:
             if target is not None:
-                patch = observation_patch(body, trace_id=target.record.trace_id)
+                patch = observation_patch(body, trace_id=target.record.trace_id,
+                                          warnings=notes.setdefault(position, []))
                 target.record = call_patched(target.record, patch)
                 target.positions.append(position)
                 target.patches.append((position, patch))
             elif body.trace_id is None:
                 raise EventError("an update of an observation from an earlier request needs its traceId")
             else:
-                patches.append((position, observation_patch(body, trace_id=_id(body.trace_id, "traceId"))))
+                patches.append((position, observation_patch(body, trace_id=_id(body.trace_id, "traceId"),
+                                                            warnings=notes.setdefault(position, []))))
         except (EventError, PatchInvalid) as problem:
             answers[position] = (400, str(problem))
 
@@ -387,7 +410,7 @@ def ingestion_process(*, project: Project, batch: list[Any]) -> BatchResult:
     for position in range(len(batch)):
         status, message = answers[position]
         if message is None:
-            result.ok(ids[position])
+            result.ok(ids[position], notes.get(position))
         else:
             result.fail(ids[position], message, status)
     return result

@@ -56,6 +56,10 @@ class Attributes:
                 return key, value
         return None, None
 
+    def raw(self, *keys: str) -> tuple[str, Any] | tuple[None, None]:
+        """(key, value) of the first key present, as sent, for readers with their own checks."""
+        return self._first(keys)
+
     def has(self, *keys: str) -> bool:
         return any(key in self.values for key in keys)
 

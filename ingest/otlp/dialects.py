@@ -16,9 +16,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ingest.otlp.attributes import Attributes, parse_json_text
+from ingest.signals import METADATA_KEYS, LenientSignals
 from ingest.usage import Usage, consistent, usage_from_details
 from observatory.calls.models import CallKind
-from observatory.calls.records import cost_problem
+from observatory.calls.records import MAX_ATTEMPT, cost_problem
 
 LANGFUSE_TYPES = {
     "generation": CallKind.GENERATION, "embedding": CallKind.EMBEDDING, "span": CallKind.SPAN,
@@ -185,3 +186,46 @@ def _content_from_events(events: list[tuple[str, dict[str, Any], int]]) -> tuple
         elif name == "gen_ai.content.completion" and "gen_ai.completion" in values:
             completion.append(parse_json_text(values["gen_ai.completion"]))
     return (prompt or None), (completion or None)
+
+
+# Streaming as instrumentations say it: OpenLLMetry (older, then newer), OpenLIT.
+STREAM_ATTRIBUTES = ("gen_ai.request.stream", "llm.is_streaming", "gen_ai.request.is_stream")
+PARAMETER_DOCUMENTS = ("langfuse.observation.model.parameters", "llm.invocation_parameters")
+
+
+def signals_of(attrs: Attributes, *, span_id: str, provider: str | None, model: str | None) -> dict[str, Any]:
+    """Caches, retries, fallbacks, limits and filters: the GenAI and HTTP conventions where
+    they say it, the observatory.* namespace for what no convention covers."""
+    signals = LenientSignals(attrs.warnings)
+    signals.max_tokens(*attrs.raw("gen_ai.request.max_tokens", "llm.request.max_tokens"))
+    signals.flag("streamed", *attrs.raw(*STREAM_ATTRIBUTES))
+    # OpenInference and Langfuse put request parameters in one JSON document instead.
+    for key in PARAMETER_DOCUMENTS:
+        parameters = attrs.document(key)
+        if isinstance(parameters, dict):
+            signals.model_parameters(parameters, f"{key} ")
+            break
+    signals.http_status(*attrs.raw("http.response.status_code", "http.status_code"))
+    signals.attempt(*attrs.raw("observatory.attempt"))
+    # A resend count of n (HTTP semantic conventions) is the attempt n + 1.
+    signals.whole("attempt", *attrs.raw("http.request.resend_count"), low=0, high=MAX_ATTEMPT - 1, plus=1)
+    signals.flag("cache_hit", *attrs.raw("observatory.cache.hit"))
+    signals.cache_kind(*attrs.raw("observatory.cache.kind"))
+    signals.money("cache_saved_cost", *attrs.raw("observatory.cache.saved_cost"))
+    signals.retry_of(*attrs.raw("observatory.retry_of"))
+    signals.text("fallback_from_provider", *attrs.raw("observatory.fallback.from_provider"))
+    signals.text("fallback_from_model", *attrs.raw("observatory.fallback.from_model"))
+    signals.millis("timeout_ms", *attrs.raw("observatory.timeout_ms"))
+    signals.content_filter(*attrs.raw("observatory.content_filter"))
+    # Langfuse SDKs from v3 export over OTLP what older ones sent as metadata keys.
+    metadata = attrs.document("langfuse.observation.metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    for key in METADATA_KEYS:
+        name = f"langfuse.observation.metadata.{key}"
+        if attrs.has(name):
+            found, value = attrs.raw(name)
+            # Langfuse writes non-string metadata values as JSON text.
+            signals.metadata_key(key, found, parse_json_text(value))
+        elif metadata.get(key) is not None:
+            signals.metadata_key(key, f"langfuse.observation.metadata {key}", metadata[key])
+    return signals.checked(span_id=span_id, provider=provider, model=model)

@@ -119,6 +119,8 @@ def span_map(span, *, resource: dict[str, Any], scope_name: str, window: IngestW
     span_name = truncate(span.name, MAX_NAME_LENGTH, "name", truncated) or ""
     error_message = truncate(error_message, MAX_ERROR_MESSAGE_LENGTH, "error_message", truncated)
     tags = [tag[:200] for tag in attrs.strings("langfuse.trace.tags", "tag.tags", "langfuse.tags")[:MAX_TAGS]]
+    signals = dialects.signals_of(attrs, span_id=hex_id(span.span_id), provider=labels["provider"],
+                                  model=labels["model"])
     # Last: whatever no dialect claimed is kept in metadata.
     metadata = _metadata_of(attrs, scope_name, resource)
     if truncated:
@@ -150,6 +152,7 @@ def span_map(span, *, resource: dict[str, Any], scope_name: str, window: IngestW
         input=content["input"],
         output=content["output"],
         **labels,
+        **signals,
     )
     outcome.annotation = _trace_annotation(attrs, outcome.record, tags)
     return outcome

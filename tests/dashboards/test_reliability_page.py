@@ -9,6 +9,7 @@ from django.test import Client
 
 from observatory.audit.models import AuditEvent
 from observatory.calls.services import calls_write
+from observatory.demo.traffic import demo_traffic_generate
 from observatory.reliability.loops import loops_detect
 from observatory.reliability.selectors import reliability_settings_get
 from tests.dashboards.conftest import PAYLOADS, logged_in
@@ -131,3 +132,22 @@ def test_hostile_fallback_names_render_inert(pages_project, owner):
         if "<" in payload:
             assert payload not in body
     assert "&lt;script&gt;" in body
+
+
+@pytest.fixture
+def recent_demo(project):
+    """A demo week ending now: what someone trying Observatory sees first."""
+    demo_traffic_generate(project=project, calls=4000, days=7, seed=23)
+    return project
+
+
+def test_the_reliability_page_of_a_demo_project_has_every_chart(recent_demo, teammate):
+    response = logged_in(teammate).get(f"/p/{recent_demo.slug}/reliability/")
+    assert response.status_code == 200
+    assert set(response.context["charts"]) == {"cache", "savings", "retries", "rate_limits", "server_errors", "guards"}
+    totals = response.context["data"].totals
+    for name in ("cache_hits", "retries", "fallbacks", "rate_limited", "server_errors", "timeouts", "input_blocked",
+                 "output_flagged"):
+        assert totals[name] > 0, name
+    tables = response.context["tables"]
+    assert tables["fallbacks"].rows and tables["loops"].rows
