@@ -61,7 +61,7 @@ def _layout(unit: str, *, stacked: bool = False, height: int = 280, dates: bool 
         "showlegend": True,
         # Above the plot: below it, legends collide with two-line date labels.
         "legend": {"orientation": "h", "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom", "font": {"size": 11}},
-        "xaxis": {"gridcolor": "#eef2f7", "linecolor": "#cbd5e1", "automargin": True, "tickangle": 0, "nticks": 8},
+        "xaxis": {"gridcolor": "#eef2f7", "linecolor": "#cbd5e1", "automargin": True, "tickangle": 0, "nticks": 6},
         "yaxis": {"gridcolor": "#eef2f7", "zerolinecolor": "#cbd5e1", "rangemode": "tozero", "automargin": True,
                   **_UNITS[unit]},
     }

@@ -98,5 +98,6 @@ def reliability(request: HttpRequest, page: Page) -> HttpResponse:
         return _show(page, form=form, status=400)
     changes = reliability_settings_update(project=page.project, actor=request.user,
                                           **{name: form.cleaned_data[name] for name in form.changed_data})
-    messages.success(request, f"Saved: {', '.join(changes) or 'nothing changed'}.")
+    said = [f"{form.fields[name].label} {old} → {new}" for name, (old, new) in changes.items()]
+    messages.success(request, f"Saved: {'; '.join(said) or 'nothing changed'}.")
     return redirect(f"{page.url('reliability')}#thresholds")

@@ -20,6 +20,7 @@ PAGES = {
     "cost": ("cost/", {"spend", "burn", "per_call"}),
     "quality": ("quality/?range=7d", {"reasons", "rates", "versions_latency", "versions_scores"}),
     "finance": ("finance/", set()),
+    "reliability": ("reliability/", {"cache", "savings", "retries", "rate_limits", "server_errors", "guards"}),
     "settings": ("settings/", set()),
 }
 
@@ -120,4 +121,29 @@ def test_an_api_key_is_shown_once_and_revoked_after_a_confirmation(session_for, 
     with session.page.expect_navigation():
         session.page.locator("#keys tr", has_text="browser test").locator("text=Revoke").click()
     assert "Revoked browser test" in session.page.locator(".messages").inner_text()
+    assert session.errors == []
+
+
+def test_reliability_shows_the_scorecard_and_a_flagged_loop_opens_with_its_reasons(session_for, site):
+    session = session_for(Role.ENGINEER)
+    session.open(f"/p/{site['project'].slug}/reliability/")
+    items = session.page.locator("#scorecard li.check")
+    assert items.count() == 11
+    assert all(status in ("pass", "warn", "fail")
+               for status in session.page.locator("#scorecard li.check > .badge").all_inner_texts())
+    assert session.page.locator("#table-fallbacks tbody tr").count() > 0
+    session.screenshot("engineer-reliability-scorecard")
+    loops = session.page.locator("#table-loops tbody a[href*='/trace/']")
+    assert loops.count() > 0
+    with session.page.expect_navigation():
+        loops.first.click()
+    session.settle()
+    assert "runaway loop" in session.page.locator("[data-loop]").inner_text()
+    session.screenshot("engineer-trace-loop")
+    # The limits are edited on the same page (bad values are covered by the page's own tests).
+    session.open(f"/p/{site['project'].slug}/reliability/")
+    session.page.fill("#thresholds input[name=loop_max_spans]", "321")
+    with session.page.expect_navigation():
+        session.page.click("#thresholds >> text=Save thresholds")
+    assert "321" in session.page.locator(".messages").inner_text()
     assert session.errors == []
