@@ -76,6 +76,8 @@ def _pages(slug: str, trace_id: str, user_id: str) -> dict[str, str]:
         "quality_30d": f"{base}quality/?range=30d",
         "finance": f"{base}finance/",
         "finance_csv": f"{base}finance/?export=daily-by-model",
+        "reliability": f"{base}reliability/",
+        "reliability_30d": f"{base}reliability/?range=30d",
         "settings": f"{base}settings/",
     }
 
