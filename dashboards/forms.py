@@ -9,10 +9,11 @@ from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
 from observatory.alerts.models import AlertRule
-from observatory.budgets.models import Budget
+from observatory.budgets.models import Budget, thresholds_clean
 from observatory.calls.models import MODEL_CALL_KINDS, CallKind, CallStatus
 from observatory.calls.records import MAX_LABEL_LENGTH
 from observatory.calls.selectors import CallFilters
+from observatory.notifications.recipients import recipients_clean
 from observatory.pricing.models import validate_model_pattern
 from observatory.reliability.models import EDITABLE, ReliabilitySettings
 from observatory.tenancy.models import RedactionMode
@@ -147,6 +148,14 @@ class BudgetForm(forms.ModelForm):
                       "thresholds": f"Percent of the amount, e.g. 50,80,100. {_LIST_HELP}",
                       "recipients": f"Email addresses and http(s) webhook URLs. {_LIST_HELP}"}
 
+    # What the API's serializer does to these lists before storing them: sorted thresholds
+    # without repeats, trimmed recipients without repeats.
+    def clean_thresholds(self) -> list[int]:
+        return thresholds_clean(self.cleaned_data["thresholds"])
+
+    def clean_recipients(self) -> list[str]:
+        return recipients_clean(self.cleaned_data["recipients"])
+
 
 class AlertRuleForm(forms.ModelForm):
     class Meta:
@@ -163,3 +172,6 @@ class AlertRuleForm(forms.ModelForm):
                       "percentile": "Latency rules only.",
                       "recipients": f"Email addresses and http(s) webhook URLs. {_LIST_HELP}"}
         widgets = {"muted_until": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
+
+    def clean_recipients(self) -> list[str]:
+        return recipients_clean(self.cleaned_data["recipients"])
