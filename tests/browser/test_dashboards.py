@@ -20,6 +20,8 @@ PAGES = {
     "cost": ("cost/", {"spend", "burn", "per_call"}),
     "quality": ("quality/?range=7d", {"reasons", "rates", "versions_latency", "versions_scores"}),
     "finance": ("finance/", set()),
+    "budgets": ("budgets/", set()),
+    "alerts": ("alerts/", set()),
     "settings": ("settings/", set()),
 }
 
@@ -120,4 +122,48 @@ def test_an_api_key_is_shown_once_and_revoked_after_a_confirmation(session_for, 
     with session.page.expect_navigation():
         session.page.locator("#keys tr", has_text="browser test").locator("text=Revoke").click()
     assert "Revoked browser test" in session.page.locator(".messages").inner_text()
+    assert session.errors == []
+
+
+def test_finance_creates_a_budget_and_sees_its_burn(session_for, site):
+    session = session_for(Role.FINANCE)
+    session.open(f"/p/{site['project'].slug}/budgets/")
+    assert "No budgets yet" in session.page.locator("#budgets").inner_text()
+    session.screenshot("finance-budgets-empty")
+    form = session.page.locator("#new form")
+    form.locator("input[name=name]").fill("Support monthly")
+    form.locator("input[name=amount]").fill("25")
+    form.locator("input[name=thresholds]").fill("50, 80, 100")
+    form.locator("input[name=recipients]").fill("finance@acme.test")
+    with session.page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    session.settle()
+    assert "Created the budget" in session.page.locator(".messages").inner_text()
+    row = session.page.locator("#budgets tbody tr", has_text="Support monthly")
+    assert row.count() == 1
+    cells = row.locator("td")
+    assert cells.nth(1).inner_text() == "the whole project" and cells.nth(3).inner_text() == "$25.00"
+    assert cells.nth(4).inner_text().startswith("$") and cells.nth(4).inner_text() != "$0.00"  # the demo traffic
+    assert cells.nth(5).inner_text().strip().endswith("%")
+    session.screenshot("finance-budgets")
+    session.page.click("#budgets >> text=Edit")
+    session.settle()
+    assert session.page.locator("#edit input[name=name]").input_value() == "Support monthly"
+    session.screenshot("finance-budgets-edit")
+    assert session.errors == []
+
+
+def test_an_engineer_creates_an_alert_rule(session_for, site):
+    session = session_for(Role.ENGINEER)
+    session.open(f"/p/{site['project'].slug}/alerts/")
+    form = session.page.locator("#new form")
+    form.locator("input[name=name]").fill("Errors above 5%")
+    form.locator("select[name=kind]").select_option("error_rate")
+    form.locator("input[name=threshold]").fill("5")
+    with session.page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    session.settle()
+    assert "Created the alert rule" in session.page.locator(".messages").inner_text()
+    assert session.page.locator("#rules tbody tr", has_text="Errors above 5%").count() == 1
+    session.screenshot("engineer-alerts")
     assert session.errors == []
