@@ -165,5 +165,5 @@ def test_an_engineer_creates_an_alert_rule(session_for, site):
     session.settle()
     assert "Created the alert rule" in session.page.locator(".messages").inner_text()
     assert session.page.locator("#rules tbody tr", has_text="Errors above 5%").count() == 1
-    session.screenshot("engineer-alerts")
+    session.screenshot("engineer-alerts-created")
     assert session.errors == []
