@@ -163,3 +163,13 @@ def test_payloads_in_rule_names_and_sent_subjects_render_inert(pages_project, ow
         body = page.content.decode()
         assert SCRIPT not in body and IMG not in body
         assert "&lt;script&gt;alert(&#x27;xss&#x27;)&lt;/script&gt;" in body
+
+
+def test_rule_emails_link_to_this_page(project, owner, settings):
+    rule = rule_create(project=project, name="Errors", kind="error_rate", threshold=Decimal(10), min_calls=1,
+                       recipients=["oncall@acme.test"])
+    spend(project, "0.01", datetime.now(UTC) - timedelta(minutes=1), status="error")
+    notification = rule_evaluate(rule=AlertRule.objects.select_related("project").get(pk=rule.pk)).notification
+    link = notification.context["link"]
+    assert link == f"{settings.SITE_URL}{url(project)}"
+    assert logged_in(owner).get(link.removeprefix(settings.SITE_URL)).status_code == 200

@@ -11,7 +11,7 @@ from django.test import Client
 
 from observatory.budgets.models import Budget
 from observatory.budgets.selectors import budget_burn
-from observatory.budgets.services import budget_create
+from observatory.budgets.services import budget_create, budget_evaluate
 from tests.alerting import spend
 from tests.dashboards.conftest import IMG, PAYLOADS, SCRIPT, logged_in
 
@@ -188,3 +188,12 @@ def test_payloads_in_budget_names_and_scopes_render_inert(pages_project, owner):
         body = page.content.decode()
         assert SCRIPT not in body and IMG not in body
         assert "&lt;script&gt;alert(&#x27;xss&#x27;)&lt;/script&gt;" in body
+
+
+def test_budget_emails_link_to_this_page(used, owner, settings):
+    budget = budget_create(project=used, name="Tiny", amount=Decimal("1.00"), thresholds=[100],
+                           recipients=["owner@acme.test"], notify_forecast=False)
+    [notification] = budget_evaluate(budget=budget).notifications
+    link = notification.context["link"]
+    assert link == f"{settings.SITE_URL}{url(used)}"
+    assert logged_in(owner).get(link.removeprefix(settings.SITE_URL)).status_code == 200
