@@ -29,7 +29,8 @@ Show = Callable[..., HttpResponse]
 @dataclass(frozen=True)
 class Editing:
     """One page's kind of object: `create(project=, created_by=, **fields)`,
-    `update(<argument>=object, **fields)` and `delete(<argument>=object)`."""
+    `update(<argument>=object, actor=, **fields)` and `delete(<argument>=object, actor=)`,
+    each audited with who made the change."""
 
     page_name: str
     model: type[models.Model]
@@ -85,7 +86,8 @@ def _update(page: Page, editing: Editing, show: Show) -> HttpResponse:
     form = editing.form(page.request.POST, instance=editing.object(page, pk), auto_id="edit_%s")
     if form.is_valid():
         try:
-            updated = editing.update(**{editing.argument: editing.object(page, pk)}, **form.cleaned_data)
+            updated = editing.update(**{editing.argument: editing.object(page, pk)}, actor=page.request.user,
+                                     **form.cleaned_data)
         except ValidationError as error:
             _service_errors(form, error)
         else:
@@ -96,7 +98,7 @@ def _update(page: Page, editing: Editing, show: Show) -> HttpResponse:
 
 def _delete(page: Page, editing: Editing, show: Show) -> HttpResponse:
     target = editing.object(page, page.request.POST.get("id"))
-    editing.delete(**{editing.argument: target})
+    editing.delete(**{editing.argument: target}, actor=page.request.user)
     messages.success(page.request, f"Deleted the {editing.noun} “{target.name}”.")
     return _back(page, editing)
 

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from observatory.alerts.models import AlertRule
+from observatory.audit.models import AuditEvent
 from observatory.alerts.services import rule_create, rule_evaluate
 from observatory.budgets.services import budget_create, budget_evaluate
 from tests.alerting import spend
@@ -38,6 +39,8 @@ def test_engineers_and_admins_create_a_rule_and_see_it_listed(request, project, 
     assert (rule.kind, rule.percentile, rule.threshold, rule.window_minutes, rule.renotify_minutes, rule.state) == (
         "latency", "p99", Decimal("2500"), 10, 60, "ok")
     assert rule.recipients == ["oncall@acme.test", HOOK] and rule.created_by == user
+    event = AuditEvent.objects.get(action="alert_rule.create")
+    assert (event.actor, event.target, event.details["kind"]) == (user, "Slow answers", "latency")
     page = client.get(url(project))
     [row] = page.context["rules"]
     assert row.rule == rule and row.last_fired_at is None
@@ -52,13 +55,16 @@ def test_a_rule_is_edited_and_deleted(project, teammate):
     assert shown.context["edit_form"].instance == rule and 'id="edit_threshold"' in shown.content.decode()
     muted = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     response = client.post(url(project), form(action="update", id=rule.pk, name="Errors", kind="error_rate",
-                                              percentile="", threshold="7.5", muted_until=muted))
+                                              percentile="", threshold="7.5", window_minutes="5", muted_until=muted))
     assert response.status_code == 302
     rule.refresh_from_db()
     assert rule.threshold == Decimal("7.5") and rule.muted_until is not None
     assert "muted until" in client.get(url(project)).content.decode()
+    updated = AuditEvent.objects.get(action="alert_rule.update")
+    assert updated.actor == teammate and set(updated.details) == {"threshold", "muted_until"}
     assert client.post(url(project), {"action": "delete", "id": rule.pk}).status_code == 302
     assert not AlertRule.objects.filter(pk=rule.pk).exists()
+    assert AuditEvent.objects.get(action="alert_rule.delete").actor == teammate
 
 
 @pytest.mark.parametrize(
@@ -89,6 +95,7 @@ def test_bad_rules_come_back_naming_the_field_and_store_nothing(project, owner, 
     assert fragment in " ".join(errors[field])
     assert 'class="field invalid"' in response.content.decode()
     assert not AlertRule.objects.filter(project=project).exists()
+    assert not AuditEvent.objects.filter(action__startswith="alert_rule.").exists()
 
 
 @pytest.mark.parametrize("persona", ["finance", "viewer"])

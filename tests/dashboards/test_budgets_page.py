@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from observatory.audit.models import AuditEvent
 from observatory.budgets.models import Budget
 from observatory.budgets.selectors import budget_burn
 from observatory.budgets.services import budget_create, budget_evaluate
@@ -46,6 +47,10 @@ def test_members_who_manage_budgets_create_one_and_see_its_burn(request, used, p
     assert (budget.name, budget.scope, budget.scope_value, budget.amount, budget.thresholds, budget.hard_cap) == (
         "OpenAI monthly", "model", "gpt-4o", Decimal("100.00"), [50, 80, 100], True)
     assert budget.recipients == ["owner@acme.test", HOOK] and budget.created_by == user
+    event = AuditEvent.objects.get(action="budget.create")
+    assert (event.actor, event.project, event.target) == (user, used, "OpenAI monthly")
+    # The log keeps no secrets: a webhook's path is the password of its channel.
+    assert event.details["amount"] == "100.00" and HOOK not in str(event.details)
     page = client.get(url(used))
     [standing] = page.context["standings"]
     # The same reading as the API's burn and the guard's recorded spend.
@@ -73,6 +78,10 @@ def test_a_budget_is_edited_from_its_form(used, finance):
     budget.refresh_from_db()
     assert (budget.name, budget.amount, budget.thresholds, budget.period) == (
         "Monthly (raised)", Decimal("20.00"), [50, 90], "week")
+    event = AuditEvent.objects.get(action="budget.update")
+    assert event.actor == finance and event.target == "Monthly (raised)"
+    assert set(event.details) == {"name", "amount", "thresholds", "period"}
+    assert event.details["thresholds"] == ["[50]", "[50, 90]"]
 
 
 def test_changing_the_scope_to_a_value_no_call_has_is_refused(used, owner):
@@ -89,6 +98,8 @@ def test_a_budget_is_deleted(used, teammate):
     budget = budget_create(project=used, name="Monthly", amount=Decimal(10))
     response = logged_in(teammate).post(url(used), {"action": "delete", "id": budget.pk})
     assert response.status_code == 302 and not Budget.objects.filter(pk=budget.pk).exists()
+    event = AuditEvent.objects.get(action="budget.delete")
+    assert (event.actor, event.target) == (teammate, "Monthly")
 
 
 @pytest.mark.parametrize(
@@ -125,6 +136,7 @@ def test_bad_input_comes_back_naming_the_field_and_stores_nothing(used, owner, f
     body = response.content.decode()
     assert "<details open>" in body and 'class="field invalid"' in body
     assert not Budget.objects.filter(project=used).exists()
+    assert not AuditEvent.objects.filter(action__startswith="budget.").exists()
 
 
 def test_viewers_read_budgets_without_forms_and_their_posts_are_refused(used, viewer):
@@ -140,6 +152,7 @@ def test_viewers_read_budgets_without_forms_and_their_posts_are_refused(used, vi
                  {"action": "nonsense"}):
         assert client.post(url(used), data).status_code == 403
     assert list(Budget.objects.filter(project=used).values_list("name", flat=True)) == ["Monthly"]
+    assert not AuditEvent.objects.filter(action__in=["budget.update", "budget.delete"]).exists()
 
 
 def test_changes_need_a_csrf_token(used, owner):
