@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from observatory.budgets.services import budget_create, budget_evaluate
 from observatory.tenancy.roles import Role
 
 pytestmark = pytest.mark.browser
@@ -153,9 +155,14 @@ def test_finance_creates_a_budget_and_sees_its_burn(session_for, site):
     assert session.errors == []
 
 
-def test_an_engineer_creates_an_alert_rule(session_for, site):
+def test_an_engineer_creates_an_alert_rule_next_to_the_alert_history(session_for, site):
+    # A budget the demo traffic has already spent, so the history has something to show.
+    budget = budget_create(project=site["project"], name="Tiny daily", period="day", amount=Decimal("0.01"),
+                           recipients=["finance@acme.test", "https://hooks.example.test/services/T0/B0/SECRET"])
+    assert budget_evaluate(budget=budget).notifications
     session = session_for(Role.ENGINEER)
     session.open(f"/p/{site['project'].slug}/alerts/")
+    assert "Tiny daily" in session.page.locator("#history tbody").inner_text()
     form = session.page.locator("#new form")
     form.locator("input[name=name]").fill("Errors above 5%")
     form.locator("select[name=kind]").select_option("error_rate")
