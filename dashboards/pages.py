@@ -6,9 +6,8 @@ a role without the page's capability), activates the project's time zone, reads 
 and filters from the URL, and hands the view a `Page`. Views only call selectors and
 `page.render(...)`.
 
-Adding a page is: a NavItem below, a view decorated
-with `project_page("budgets", ...)`, a URL named like the NavItem and a template extending
-dashboards/page.html.
+Adding a page is: a NavItem below, a view decorated with `project_page("<name>", ...)`, a URL
+named like the NavItem and a template extending dashboards/page.html.
 """
 
 from __future__ import annotations
