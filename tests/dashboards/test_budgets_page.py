@@ -175,6 +175,8 @@ def test_outsiders_get_404_and_another_projects_budget_is_404(used, owner, outsi
     client = logged_in(owner)
     assert client.post(url(used), {"action": "delete", "id": theirs.pk}).status_code == 404
     assert client.get(url(used), {"edit": theirs.pk}).status_code == 404
+    for nonsense in ("abc", "", "9" * 30):
+        assert client.post(url(used), {"action": "delete", "id": nonsense}).status_code == 404
     assert Budget.objects.filter(pk__in=[mine.pk, theirs.pk]).count() == 2
 
 
