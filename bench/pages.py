@@ -79,7 +79,34 @@ def _pages(slug: str, trace_id: str, user_id: str) -> dict[str, str]:
         "reliability": f"{base}reliability/",
         "reliability_30d": f"{base}reliability/?range=30d",
         "settings": f"{base}settings/",
+        "budgets": f"{base}budgets/",
+        "alerts": f"{base}alerts/",
     }
+
+
+def _budgets_and_rules(project, newest) -> None:
+    """What a team watching this project would have: budgets on the whole project, a model and
+    a feature (each one's burn is read per request), and a few rules. Made once; a rerun keeps them."""
+    from decimal import Decimal
+
+    from observatory.alerts.models import AlertRule
+    from observatory.alerts.services import rule_create
+    from observatory.budgets.models import Budget
+    from observatory.budgets.services import budget_create
+
+    if Budget.objects.filter(project=project).exists() or newest is None:
+        return
+    budget_create(project=project, name="Monthly", amount=Decimal(5000))
+    budget_create(project=project, name="Daily", period="day", amount=Decimal(200), hard_cap=True)
+    budget_create(project=project, name=f"Model {newest.model}", scope="model", scope_value=newest.model,
+                  amount=Decimal(1000))
+    if newest.feature:
+        budget_create(project=project, name=f"Feature {newest.feature}", scope="feature",
+                      scope_value=newest.feature, period="week", amount=Decimal(500))
+    if not AlertRule.objects.filter(project=project).exists():
+        rule_create(project=project, name="Slow answers", kind="latency", percentile="p99", threshold=Decimal(5000))
+        rule_create(project=project, name="Errors", kind="error_rate", threshold=Decimal(5))
+        rule_create(project=project, name="Spend spike", kind="spend", threshold=Decimal(20), window_minutes=60)
 
 
 def main(argv: list[str]) -> int:
@@ -110,6 +137,7 @@ def main(argv: list[str]) -> int:
     client = Client(SERVER_NAME="localhost")
     client.force_login(user)
     newest = Call.objects.filter(project=project, kind="generation").order_by("-start_time", "-id").first()
+    _budgets_and_rules(project, newest)
     # The demo's least active user (its users are Zipf-distributed): the rare value that must
     # not mean reading every call of the window.
     light = "user_01999"

@@ -1,4 +1,5 @@
-"""Forms: the trace list's filters (read from the URL) and the settings pages' changes."""
+"""Forms: the trace list's filters (read from the URL) and the changes made on the settings, budgets
+and alerts pages."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import zoneinfo
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
+from observatory.alerts.models import AlertRule
+from observatory.budgets.models import Budget, thresholds_clean
 from observatory.calls.models import MODEL_CALL_KINDS, CallKind, CallStatus
 from observatory.calls.records import MAX_LABEL_LENGTH
 from observatory.calls.selectors import CallFilters
+from observatory.notifications.recipients import recipients_clean
 from observatory.pricing.models import validate_model_pattern
 from observatory.reliability.models import EDITABLE, ReliabilitySettings
 from observatory.tenancy.models import RedactionMode
@@ -121,3 +125,53 @@ class ReliabilitySettingsForm(forms.ModelForm):
             "latency_budget_ms": "P99 budget (ms)", "max_error_rate": "Error rate (%)",
             "min_prompt_version_share": "Prompt versioned (%)", "min_content_filter_share": "Content filtered (%)",
         }
+
+
+# --- Budgets and alert rules ------------------------------------------------------------
+# Model forms: the rules (amount above $0, thresholds 1..1000 %, recipients, which fields each
+# rule kind needs) are the models' own validators and clean(), the same ones the API's
+# serializers and the services run, so the page cannot accept what the API refuses.
+
+_LIST_HELP = "Separated by commas."
+
+
+class BudgetForm(forms.ModelForm):
+    class Meta:
+        model = Budget
+        fields = ["name", "period", "amount", "scope", "scope_value", "thresholds", "recipients", "hard_cap",
+                  "notify_forecast", "enabled"]
+        labels = {"amount": "Amount (USD)", "scope_value": "Scope value", "thresholds": "Thresholds (%)",
+                  "hard_cap": "Hard cap (the guard refuses calls once spent)",
+                  "notify_forecast": "Warn when the forecast says it will run out"}
+        help_texts = {"scope_value": "The model, provider, feature, environment, user id or tag; empty for the "
+                                     "whole project.",
+                      "thresholds": f"Percent of the amount, e.g. 50,80,100. {_LIST_HELP}",
+                      "recipients": f"Email addresses and http(s) webhook URLs. {_LIST_HELP}"}
+
+    # What the API's serializer does to these lists before storing them: sorted thresholds
+    # without repeats, trimmed recipients without repeats.
+    def clean_thresholds(self) -> list[int]:
+        return thresholds_clean(self.cleaned_data["thresholds"])
+
+    def clean_recipients(self) -> list[str]:
+        return recipients_clean(self.cleaned_data["recipients"])
+
+
+class AlertRuleForm(forms.ModelForm):
+    class Meta:
+        model = AlertRule
+        fields = ["name", "kind", "threshold", "window_minutes", "percentile", "min_calls", "scope", "scope_value",
+                  "dimension", "factor", "baseline_hours", "min_spend", "recipients", "renotify_minutes",
+                  "muted_until", "enabled"]
+        labels = {"window_minutes": "Window (minutes)", "min_calls": "At least this many calls",
+                  "scope_value": "Scope value", "dimension": "Runaway: per", "factor": "Runaway: factor K",
+                  "baseline_hours": "Runaway: baseline (hours)", "min_spend": "Runaway: least spend (USD)",
+                  "renotify_minutes": "Tell again every (minutes)", "muted_until": "Muted until"}
+        help_texts = {"threshold": "latency: ms; rates: percent; spend: USD; loop: flagged traces.",
+                      "window_minutes": "1 to 1440.",
+                      "percentile": "Latency rules only.",
+                      "recipients": f"Email addresses and http(s) webhook URLs. {_LIST_HELP}"}
+        widgets = {"muted_until": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
+
+    def clean_recipients(self) -> list[str]:
+        return recipients_clean(self.cleaned_data["recipients"])

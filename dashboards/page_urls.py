@@ -2,6 +2,8 @@
 
 from django.urls import path
 
+from dashboards.views.alerts import alerts
+from dashboards.views.budgets import budgets
 from dashboards.views.cost import cost
 from dashboards.views.finance import finance
 from dashboards.views.latency import latency
@@ -23,5 +25,7 @@ urlpatterns = [
     path("quality/", quality, name="quality"),
     path("finance/", finance, name="finance"),
     path("reliability/", reliability, name="reliability"),
+    path("budgets/", budgets, name="budgets"),
+    path("alerts/", alerts, name="alerts"),
     path("settings/", settings_page, name="settings"),
 ]

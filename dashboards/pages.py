@@ -6,9 +6,8 @@ a role without the page's capability), activates the project's time zone, reads 
 and filters from the URL, and hands the view a `Page`. Views only call selectors and
 `page.render(...)`.
 
-Adding a page (the budgets page, once budgets exist) is: a NavItem below, a view decorated
-with `project_page("budgets", ...)`, a URL named like the NavItem and a template extending
-dashboards/page.html.
+Adding a page is: a NavItem below, a view decorated with `project_page("<name>", ...)`, a URL
+named like the NavItem and a template extending dashboards/page.html.
 """
 
 from __future__ import annotations
@@ -50,7 +49,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("quality", "Quality", Capability.VIEW_TRACES),
     NavItem("finance", "Finance", Capability.VIEW_COSTS),
     NavItem("reliability", "Reliability", Capability.VIEW_TRACES),
-    # Budgets and alerts (issue 6) go here.
+    NavItem("budgets", "Budgets", Capability.VIEW_COSTS),
+    NavItem("alerts", "Alerts", Capability.VIEW_TRACES),
     NavItem("settings", "Settings", Capability.VIEW_TRACES),
 )
 

@@ -37,8 +37,8 @@ def user_or_none(request) -> Any:
 
 @dataclass(frozen=True)
 class WriteServices:
-    """create(project=, created_by=, **fields), update(<argument>=object, **fields) and
-    delete(<argument>=object)."""
+    """create(project=, created_by=, **fields), update(<argument>=object, actor=, **fields) and
+    delete(<argument>=object, actor=); created_by and actor are who is recorded in the audit log."""
 
     create: Callable[..., Any]
     update: Callable[..., Any]
@@ -61,10 +61,10 @@ class ProjectScopedMixin:
 
     def perform_update(self, serializer) -> None:
         serializer.instance = service_call(self.services.update, **{self.services.argument: serializer.instance},
-                                           **serializer.validated_data)
+                                           actor=user_or_none(self.request), **serializer.validated_data)
 
     def perform_destroy(self, instance) -> None:
-        self.services.delete(**{self.services.argument: instance})
+        self.services.delete(**{self.services.argument: instance}, actor=user_or_none(self.request))
 
     def access(self) -> ProjectAccess:
         if not hasattr(self, "_project_access"):

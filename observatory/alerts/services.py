@@ -27,7 +27,7 @@ from observatory.alerts.models import (
 )
 from observatory.alerts.selectors import Observation, rule_observe, rule_spend_table
 from observatory.budgets.scopes import scope_label
-from observatory.budgets.services import each_isolated, scope_value_check
+from observatory.budgets.services import each_isolated, scope_value_check, watch_audit, watch_snapshot
 from observatory.notifications.formatting import dashboard_link, local_time, usd
 from observatory.notifications.models import Notification, NotificationKind
 from observatory.notifications.services import notification_claim
@@ -38,20 +38,27 @@ def rule_create(*, project: Project, created_by=None, **fields: Any) -> AlertRul
     rule = AlertRule(project=project, created_by=created_by)
     rule.assign(fields)
     scope_value_check(watch=rule)
-    rule.save()
+    with transaction.atomic():
+        rule.save()
+        watch_audit(watch=rule, actor=created_by, action="alert_rule.create")
     return rule
 
 
-def rule_update(*, rule: AlertRule, **fields: Any) -> AlertRule:
+def rule_update(*, rule: AlertRule, actor=None, **fields: Any) -> AlertRule:
     before = (rule.scope, rule.scope_value)
+    snapshot = watch_snapshot(watch=rule)
     rule.assign(fields)
     scope_value_check(watch=rule, before=before)
-    rule.save()
+    with transaction.atomic():
+        rule.save()
+        watch_audit(watch=rule, actor=actor, action="alert_rule.update", before=snapshot)
     return rule
 
 
-def rule_delete(*, rule: AlertRule) -> None:
-    rule.delete()
+def rule_delete(*, rule: AlertRule, actor=None) -> None:
+    with transaction.atomic():
+        watch_audit(watch=rule, actor=actor, action="alert_rule.delete")
+        rule.delete()
 
 
 def _plain(number: Decimal) -> str:

@@ -1,5 +1,5 @@
 """Recording changes to settings. Every write service for organizations, projects, members,
-API keys and prices calls `audit_record` in its own transaction, so a change and its record
+API keys, prices, budgets and alert rules calls `audit_record` in its own transaction, so a change and its record
 are committed together or not at all."""
 
 from __future__ import annotations

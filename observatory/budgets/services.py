@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from observatory.audit.services import audit_record
 from observatory.budgets.models import Budget, Watch
 from observatory.budgets.periods import period_bounds, period_label
 from observatory.budgets.scopes import ScopeKind, scope_label
@@ -34,6 +35,7 @@ from observatory.budgets.selectors import (
 )
 from observatory.notifications.formatting import dashboard_link, local_day, local_time, percent, usd
 from observatory.notifications.models import Notification, NotificationKind
+from observatory.notifications.recipients import recipient_masked
 from observatory.notifications.services import notification_claim
 from observatory.tenancy.models import Project
 
@@ -80,20 +82,51 @@ def scope_value_check(*, watch: Watch, before: tuple[str, str] | None = None) ->
                                               "Check the spelling, or send a call with it first."})
 
 
+def watch_snapshot(*, watch: Watch) -> dict[str, str]:
+    """A budget's or rule's editable fields as the audit log shows them. Webhook URLs are
+    masked: their path is the channel's password, and the audit log keeps no secrets."""
+    values = {}
+    for name in watch.EDITABLE:
+        value = getattr(watch, name)
+        if name == "recipients":
+            value = [recipient_masked(recipient) for recipient in value]
+        values[name] = "" if value is None else str(value)
+    return values
+
+
+def watch_audit(*, watch: Watch, actor, action: str, before: dict[str, str] | None = None) -> None:
+    """Record a budget or rule change: every field when created, the changed ones (old, new)
+    when updated, nothing more when deleted."""
+    details: dict[str, Any] = {}
+    if action.endswith(".create"):
+        details = watch_snapshot(watch=watch)
+    elif before is not None:
+        after = watch_snapshot(watch=watch)
+        details = {name: [before[name], after[name]] for name in after if after[name] != before[name]}
+    project = watch.project
+    audit_record(actor=actor, organization=project.organization, project=project, action=action,
+                 target=watch.name, details=details)
+
+
 def budget_create(*, project: Project, created_by=None, **fields: Any) -> Budget:
     budget = Budget(project=project, created_by=created_by)
     budget.assign(fields)
     scope_value_check(watch=budget)
-    budget.save()
+    with transaction.atomic():
+        budget.save()
+        watch_audit(watch=budget, actor=created_by, action="budget.create")
     budget_spend_refresh(budget=budget)
     return budget
 
 
-def budget_update(*, budget: Budget, **fields: Any) -> Budget:
+def budget_update(*, budget: Budget, actor=None, **fields: Any) -> Budget:
     before = (budget.scope, budget.scope_value)
+    snapshot = watch_snapshot(watch=budget)
     budget.assign(fields)
     scope_value_check(watch=budget, before=before)
-    budget.save()
+    with transaction.atomic():
+        budget.save()
+        watch_audit(watch=budget, actor=actor, action="budget.update", before=snapshot)
     # A new scope or period makes the recorded spend meaningless; an amount or cap changes
     # what the guard answers.
     budget_spend_refresh(budget=budget)
@@ -101,9 +134,11 @@ def budget_update(*, budget: Budget, **fields: Any) -> Budget:
     return budget
 
 
-def budget_delete(*, budget: Budget) -> None:
+def budget_delete(*, budget: Budget, actor=None) -> None:
     project_id = budget.project_id
-    budget.delete()
+    with transaction.atomic():
+        watch_audit(watch=budget, actor=actor, action="budget.delete")
+        budget.delete()
     guard_forget(project_id=project_id)
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from observatory.budgets.services import budget_create, budget_evaluate
 from observatory.tenancy.roles import Role
 
 pytestmark = pytest.mark.browser
@@ -21,6 +23,8 @@ PAGES = {
     "quality": ("quality/?range=7d", {"reasons", "rates", "versions_latency", "versions_scores"}),
     "finance": ("finance/", set()),
     "reliability": ("reliability/", {"cache", "savings", "retries", "rate_limits", "server_errors", "guards"}),
+    "budgets": ("budgets/", set()),
+    "alerts": ("alerts/", set()),
     "settings": ("settings/", set()),
 }
 
@@ -146,4 +150,50 @@ def test_reliability_shows_the_scorecard_and_a_flagged_loop_opens_with_its_reaso
     with session.page.expect_navigation():
         session.page.click("#thresholds >> text=Save thresholds")
     assert "321" in session.page.locator(".messages").inner_text()
+def test_finance_creates_a_budget_and_sees_its_burn(session_for, site):
+    session = session_for(Role.FINANCE)
+    session.open(f"/p/{site['project'].slug}/budgets/")
+    assert "No budgets yet" in session.page.locator("#budgets").inner_text()
+    session.screenshot("finance-budgets-empty")
+    form = session.page.locator("#new form")
+    form.locator("input[name=name]").fill("Support monthly")
+    form.locator("input[name=amount]").fill("25")
+    form.locator("input[name=thresholds]").fill("50, 80, 100")
+    form.locator("input[name=recipients]").fill("finance@acme.test")
+    with session.page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    session.settle()
+    assert "Created the budget" in session.page.locator(".messages").inner_text()
+    row = session.page.locator("#budgets tbody tr", has_text="Support monthly")
+    assert row.count() == 1
+    cells = row.locator("td")
+    assert cells.nth(1).inner_text() == "the whole project" and cells.nth(3).inner_text() == "$25.00"
+    assert cells.nth(4).inner_text().startswith("$") and cells.nth(4).inner_text() != "$0.00"  # the demo traffic
+    assert cells.nth(5).inner_text().strip().endswith("%")
+    session.screenshot("finance-budgets")
+    session.page.click("#budgets >> text=Edit")
+    session.settle()
+    assert session.page.locator("#edit input[name=name]").input_value() == "Support monthly"
+    session.screenshot("finance-budgets-edit")
+    assert session.errors == []
+
+
+def test_an_engineer_creates_an_alert_rule_next_to_the_alert_history(session_for, site):
+    # A budget the demo traffic has already spent, so the history has something to show.
+    budget = budget_create(project=site["project"], name="Tiny daily", period="day", amount=Decimal("0.01"),
+                           recipients=["finance@acme.test", "https://hooks.example.test/services/T0/B0/SECRET"])
+    assert budget_evaluate(budget=budget).notifications
+    session = session_for(Role.ENGINEER)
+    session.open(f"/p/{site['project'].slug}/alerts/")
+    assert "Tiny daily" in session.page.locator("#history tbody").inner_text()
+    form = session.page.locator("#new form")
+    form.locator("input[name=name]").fill("Errors above 5%")
+    form.locator("select[name=kind]").select_option("error_rate")
+    form.locator("input[name=threshold]").fill("5")
+    with session.page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    session.settle()
+    assert "Created the alert rule" in session.page.locator(".messages").inner_text()
+    assert session.page.locator("#rules tbody tr", has_text="Errors above 5%").count() == 1
+    session.screenshot("engineer-alerts-created")
     assert session.errors == []

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
+from observatory.audit.models import AuditEvent
 from observatory.budgets.models import Budget, DigestSubscription
 from observatory.budgets.services import budget_create
 from tests.alerting import spend
@@ -83,6 +84,11 @@ def test_a_budget_is_updated_and_deleted(used, owner):
     assert changed.json()["burn"]["thresholds_crossed"] == [90, 100]  # $2.50 of $2.00
     assert client.delete(detail).status_code == 204
     assert client.get(detail).status_code == 404
+    # Audited like the same changes made on the Budgets page.
+    events = AuditEvent.objects.filter(action__startswith="budget.").order_by("id")
+    assert [(event.action, event.actor) for event in events] == [
+        ("budget.create", owner), ("budget.update", owner), ("budget.delete", owner)]
+    assert events[1].details == {"amount": ["100.00", "2.00"], "thresholds": ["[50, 80, 100]", "[90, 100]"]}
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ from django.test import Client
 from tests.conftest import make_user
 from tests.dashboards.conftest import logged_in
 
-PAGES = ["", "traces/", "trace/trace-ok", "latency/", "cost/", "quality/", "finance/", "settings/", "reliability/"]
+PAGES = ["", "traces/", "trace/trace-ok", "latency/", "cost/", "quality/", "finance/", "settings/", "reliability/",
+         "budgets/", "alerts/"]
 PERSONAS = ["owner", "teammate", "finance", "viewer"]
 
 

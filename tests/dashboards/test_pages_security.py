@@ -14,7 +14,7 @@ from tests.dashboards.conftest import PAYLOADS, SECRET_COMPLETION, SECRET_PROMPT
 
 PAGES = ["", "traces/", "traces/?show=all", "traces/?show=roots", "trace/trace-xss", "trace/trace-ok", "latency/",
          "latency/?by=feature", "cost/", "cost/?by=user_id", "cost/?by=feature", "quality/", "finance/", "settings/",
-         "reliability/", "reliability/?range=30d"]
+         "reliability/", "reliability/?range=30d", "budgets/", "alerts/"]
 SECRETS = (SECRET_PROMPT, SECRET_COMPLETION, "Zephyr")
 
 
