@@ -150,6 +150,9 @@ def test_reliability_shows_the_scorecard_and_a_flagged_loop_opens_with_its_reaso
     with session.page.expect_navigation():
         session.page.click("#thresholds >> text=Save thresholds")
     assert "321" in session.page.locator(".messages").inner_text()
+    assert session.errors == []
+
+
 def test_finance_creates_a_budget_and_sees_its_burn(session_for, site):
     session = session_for(Role.FINANCE)
     session.open(f"/p/{site['project'].slug}/budgets/")
