@@ -33,7 +33,8 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _whole(value: Any) -> int | None:
+def whole_number(value: Any) -> int | None:
+    """An integer from an int, a whole float or digits in text (attributes arrive as any of them); else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -79,7 +80,7 @@ class LenientSignals:
         """A whole number within [low, high]; `plus` shifts it (a resend count is attempt - 1)."""
         if name is None or field in self.values:
             return
-        number = _whole(value)
+        number = whole_number(value)
         if number is None:
             self._ignore(name, value, "is not a whole number")
         elif not low <= number <= high:

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from ingest.signals import whole_number
 from observatory.calls.records import MAX_TOKENS
 
 
@@ -77,7 +78,7 @@ class Attributes:
         key, value = self._first(keys)
         if key is None:
             return None
-        number = _as_int(value)
+        number = whole_number(value)
         if number is None:
             self.warnings.append(f"{key} is not a whole number ({value!r}); ignored")
             return None
@@ -136,21 +137,6 @@ def parse_json_text(value: Any) -> Any:
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return value
     return value
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
 
 
 def _as_float(value: Any) -> float | None:
