@@ -8,7 +8,7 @@ from django.db import connection
 
 from observatory.calls.partitions import partitioned_index_create, partitions_ensure
 
-INDEXES = ("calls_call_user_time", "calls_call_session_time", "calls_call_errors", "calls_call_model_latency")
+INDEXES = ("calls_call_user_time", "calls_call_session_time", "calls_call_error_rows", "calls_call_model_latency")
 
 
 def attached(index: str) -> tuple[set[str], bool]:
@@ -44,6 +44,7 @@ def test_every_partition_has_each_index_and_the_parents_are_valid(db):
     for index in INDEXES:
         names, valid = attached(index)
         assert names == partitions() and valid and parent_valid(index)
+    assert attached("calls_call_errors")[0] == set()  # replaced by calls_call_error_rows
 
 
 def test_partitions_created_later_get_the_indexes(db):
@@ -54,7 +55,7 @@ def test_partitions_created_later_get_the_indexes(db):
 
 
 def test_building_an_index_again_changes_nothing(transactional_db):
-    before = attached("calls_call_errors")
-    partitioned_index_create(table="calls_call", name="calls_call_errors",
-                             definition="(project_id, start_time, id) INCLUDE (error_type) WHERE status = 'error'")
-    assert attached("calls_call_errors") == before and parent_valid("calls_call_errors")
+    before = attached("calls_call_error_rows")
+    partitioned_index_create(table="calls_call", name="calls_call_error_rows", definition=(
+        "(project_id, start_time, id) INCLUDE (error_type, model, kind) WHERE status = 'error'"))
+    assert attached("calls_call_error_rows") == before and parent_valid("calls_call_error_rows")
