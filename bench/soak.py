@@ -329,7 +329,6 @@ def main() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatory.settings")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
     ensure_database_url(ROOT / ".devdata")
     import django
 
