@@ -229,7 +229,8 @@ class Topology:
         self.spawn("worker", "worker")
         self.spawn("beat", "beat")
         self.wait_for_web(self.base_url, self.processes["web"])
-        self.wait_for_worker()
+        # A fresh worker may well be ready before the web answers: count from its start.
+        self.wait_for_worker(ready_before=0)
         from observatory.deploy.beat import heartbeat_file
 
         self.wait_for(self.processes["beat"], heartbeat_file(self.environment()).exists, "beat's first heartbeat")
@@ -268,9 +269,12 @@ class Topology:
 
         self.wait_for(process, answers, f"{process.name} answering /healthz")
 
-    def wait_for_worker(self) -> None:
+    def wait_for_worker(self, *, ready_before: int | None = None) -> None:
+        """Wait for the worker's next "ready." line: the one after `ready_before` of them (by
+        default, as many as it has printed so far, for a worker being restarted)."""
         worker = self.processes["worker"]
-        ready_before = worker.output().count(" ready.")
+        if ready_before is None:
+            ready_before = worker.output().count(" ready.")
         self.wait_for(worker, lambda: worker.output().count(" ready.") > ready_before, "the Celery worker's 'ready.'")
 
     def kill(self, name: str) -> None:
