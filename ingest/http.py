@@ -39,7 +39,11 @@ def body_read(request: HttpRequest) -> bytes:
                 raise IngestError(_too_large(limit), status=413)
         except ValueError:
             raise IngestError("Content-Length is not a number.") from None
-    raw = request.read(limit + 1)
+    try:
+        raw = request.read(limit + 1)
+    except OSError:
+        # The client stopped sending before the body was complete (GUNICORN_READ_TIMEOUT), or went away.
+        raise IngestError("The request body did not arrive in time: send it whole, then retry.", status=408) from None
     if len(raw) > limit:
         raise IngestError(_too_large(limit), status=413)
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()

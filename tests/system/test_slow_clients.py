@@ -6,6 +6,7 @@ altogether; this is what happens when one gets through.)"""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import pytest
 
 from observatory.calls.models import Call
 from observatory.tenancy.services import bootstrap
+from tests.system.topology import STOP_TIMEOUT, free_port
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -85,3 +87,35 @@ def test_a_trickling_request_holds_up_no_one_and_is_answered_once_complete(topol
     stored = Call.objects.filter(project__slug=slug)
     assert stored.filter(span_id__startswith=f"{slug}-fast").count() == 60
     assert stored.filter(span_id__startswith=f"{slug}-slow").count() == 5
+
+
+@pytest.fixture
+def one_thread_web(topology):
+    """A web server with a single thread in a single worker: one stuck request would stop it."""
+    port = free_port()
+    process = topology.spawn("web-one-thread", "web", GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1",
+                             GUNICORN_THREADS="1", GUNICORN_READ_TIMEOUT="2")
+    base_url = f"http://127.0.0.1:{port}"
+    topology.wait_for_web(base_url, process)
+    try:
+        yield port, base_url
+    finally:
+        process.signal_group(signal.SIGTERM)
+        process.popen.wait(STOP_TIMEOUT)
+
+
+def test_a_client_that_stalls_mid_body_is_cut_off_and_frees_its_thread(topology, one_thread_web):
+    port, base_url = one_thread_web
+    slug = "stall-" + uuid.uuid4().hex[:8]
+    secret = bootstrap(email=f"{slug}@example.com", password="slow-client-password", project_slug=slug).issued.secret
+    whole = request_bytes(secret, events_body(f"{slug}-stalled", 5))
+    stalled = socket.create_connection(("127.0.0.1", port), timeout=60)
+    try:
+        stalled.sendall(whole[: whole.index(b"\r\n\r\n") + 4 + 40])  # then nothing more
+        # The only thread is reading the stalled body; this request is served once it gives up
+        # (GUNICORN_READ_TIMEOUT), well within the client's own 30-second timeout.
+        assert topology.request("GET", "/healthz", base_url=base_url).status == 200
+        assert read_status(stalled) == 408
+    finally:
+        stalled.close()
+    assert not Call.objects.filter(project__slug=slug).exists()
