@@ -48,6 +48,8 @@ MIB = 1024 * 1024
 # What a soak's processes get on top of the topology's production settings.
 SOAK_ENV = {"ROLLUP_INTERVAL_SECONDS": "1", "GUNICORN_MAX_REQUESTS": "0"}
 CATCH_UP_TIMEOUT = 180  # an upper bound for the last rollups, not a speed claim
+# How each expected answer is counted among what was sent.
+SENT_AS = {"accepted": "new", "duplicate": "repeat", "rejected": "invalid"}
 INVALID_EVENTS = (
     ({"input_tokens": -5}, "input_tokens"),
     ({"start_time": "yesterday-ish"}, "start_time"),
@@ -150,7 +152,7 @@ class Client(threading.Thread):
             if seconds:
                 self.tally.latencies.append(seconds)
             for index, (event, (outcome, field_name)) in enumerate(zip(events, expected)):
-                self.tally.sent["new" if outcome == "accepted" else "repeat" if outcome == "duplicate" else "invalid"] += 1
+                self.tally.sent[SENT_AS[outcome]] += 1
                 if results is None:
                     self.tally.answered["unanswered"] += 1
                     continue

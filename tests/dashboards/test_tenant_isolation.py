@@ -55,6 +55,8 @@ ROUTES = {
     "p/<slug:slug>/finance/": PAGE,
     "p/<slug:slug>/reliability/": PAGE,
     "p/<slug:slug>/settings/": PAGE,
+    "p/<slug:slug>/budgets/": PAGE,
+    "p/<slug:slug>/alerts/": PAGE,
     "api/v1/calls": API,
     "api/v1/traces/<str:trace_id>": API,
     "api/v1/metrics": API,

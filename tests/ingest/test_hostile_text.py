@@ -21,7 +21,7 @@ from django.test import Client
 from observatory.calls.models import Call, CallContent, Trace
 from observatory.tenancy.models import RedactionMode
 from tests.ingest.conftest import IngestClient, event
-from tests.ingest.otlp_builders import PROTOBUF, export_request, new_trace_id, post_otlp, span
+from tests.ingest.otlp_builders import export_request, new_trace_id, post_otlp, span
 
 pytestmark = pytest.mark.django_db
 
