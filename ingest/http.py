@@ -6,6 +6,7 @@ upload nor a gzip bomb can make a worker hold more than INGEST_MAX_BODY_BYTES of
 
 from __future__ import annotations
 
+import re
 import zlib
 from typing import Any
 
@@ -113,7 +114,20 @@ def json_decode(body: bytes) -> Any:
         raise IngestError(_describe_decode_error(body, str(error))) from None
 
 
+# A \uXXXX escape of half a UTF-16 surrogate pair without its other half (an odd number of
+# backslashes before it, so that an escaped backslash followed by "u" is not taken for one).
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)(?:\\\\)*(\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
 def _describe_decode_error(body: bytes, message: str) -> str:
+    lone = _LONE_SURROGATE.search(body)
+    if lone:
+        escape = lone.group(1).decode()
+        return (f"Invalid JSON at byte {lone.start(1)}: {escape} is half of a UTF-16 surrogate pair, not a "
+                "character; send the pair, or the character itself in UTF-8.")
     marker = "(byte "
     if marker in message:
         try:

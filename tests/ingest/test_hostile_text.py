@@ -39,7 +39,7 @@ STORABLE = {
     "astral": "\U0001f600\U0001d54f",
 }
 # Not Unicode at all: a JSON escape of half a surrogate pair. No parser that checks its input
-# can turn it into text, so the request is refused as malformed, with the position.
+# can turn it into text, so the request is refused as malformed, saying where and why.
 LONE_SURROGATES = {"high": "\\ud800", "low": "a\\udfffb", "reversed_pair": "\\ude00\\ud83d"}
 _serial = itertools.count()
 
@@ -143,7 +143,8 @@ def test_native_lone_surrogates_are_refused_as_malformed_json(storing, api_key, 
     body = json.dumps(native_event(field, placeholder)).replace(placeholder, LONE_SURROGATES[surrogate]).encode()
     response = IngestClient(api_key.secret).post(raw=body)
     assert response.status_code == 400, response.content
-    assert response.json()["detail"].startswith("Invalid JSON")
+    detail = response.json()["detail"]
+    assert detail.startswith("Invalid JSON at byte ") and "half of a UTF-16 surrogate pair" in detail, detail
     assert not Call.objects.exists()
 
 
@@ -238,6 +239,7 @@ def test_otlp_json_lone_surrogates_are_a_400(api_key, surrogate):
     body = otlp_json(request).replace(b"SURROGATE-HERE", LONE_SURROGATES[surrogate].encode())
     response = post_otlp(api_key.secret, body, content_type="application/json")
     assert response.status_code == 400, response.content
+    assert b"surrogate pair" in response.content
     assert not Call.objects.exists()
 
 
@@ -355,6 +357,7 @@ def test_langfuse_lone_surrogates_are_a_400(api_key, surrogate):
     body = json.dumps(langfuse_batch("SURROGATE-HERE", 0)).replace("SURROGATE-HERE", LONE_SURROGATES[surrogate])
     response = langfuse_post(api_key, None, raw=body.encode())
     assert response.status_code == 400, response.content
+    assert b"surrogate pair" in response.content
     assert not Call.objects.exists()
 
 
