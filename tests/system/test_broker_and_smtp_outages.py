@@ -47,7 +47,8 @@ def outages(broker_url, django_db_setup, django_db_blocker, tmp_path_factory) ->
     real = urlsplit(broker_url)
     broker = DatabaseProxy.to(real.hostname or "127.0.0.1", real.port or DEFAULT_PORTS[real.scheme]).start()
     credentials = real.netloc.rpartition("@")[0]
-    proxied_broker = urlunsplit(real._replace(netloc=f"{credentials}@" * bool(credentials) + f"127.0.0.1:{broker.port}"))
+    netloc = f"{credentials}@" * bool(credentials) + f"127.0.0.1:{broker.port}"
+    proxied_broker = urlunsplit(real._replace(netloc=netloc))
     sink = SmtpSink()
     smtp = DatabaseProxy.to("127.0.0.1", sink.port).start()
     running = Topology(
@@ -160,8 +161,9 @@ def test_a_budget_email_due_while_smtp_is_down_is_retried_and_sent_once_when_it_
         # The backoff ends (as the clock would make it) while SMTP is still down: tried again, failed again.
         Delivery.objects.filter(pk=failed.pk).update(not_before=datetime.now(UTC))
         topology.enqueue("observatory.notifications.tasks.notifications_dispatch")
-        wait_until(lambda: delivery().attempts >= 2 and delivery().status == DeliveryStatus.PENDING, timeout=JOB_TIMEOUT,
-                   what="a second, failed attempt", detail=lambda: topology.processes["worker"].output()[-3000:])
+        wait_until(lambda: delivery().attempts >= 2 and delivery().status == DeliveryStatus.PENDING,
+                   timeout=JOB_TIMEOUT, what="a second, failed attempt",
+                   detail=lambda: topology.processes["worker"].output()[-3000:])
         assert to_owner() == []
     finally:
         outages.smtp.restore()
@@ -176,7 +178,8 @@ def test_a_budget_email_due_while_smtp_is_down_is_retried_and_sent_once_when_it_
     assert sent.attempts == 3 and sent.last_error  # the failures stay in the history
 
     # More evaluations and dispatches once it was sent: nothing goes out twice.
-    for task in ("observatory.budgets.tasks.budgets_evaluate", "observatory.notifications.tasks.notifications_dispatch"):
+    for task in ("observatory.budgets.tasks.budgets_evaluate",
+                 "observatory.notifications.tasks.notifications_dispatch"):
         job = topology.enqueue(task)
         wait_until(lambda: job_done(topology, job), timeout=JOB_TIMEOUT, what=f"{task} after the send")
     assert len(to_owner()) == 1
