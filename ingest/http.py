@@ -6,6 +6,7 @@ upload nor a gzip bomb can make a worker hold more than INGEST_MAX_BODY_BYTES of
 
 from __future__ import annotations
 
+import re
 import zlib
 from typing import Any
 
@@ -39,7 +40,11 @@ def body_read(request: HttpRequest) -> bytes:
                 raise IngestError(_too_large(limit), status=413)
         except ValueError:
             raise IngestError("Content-Length is not a number.") from None
-    raw = request.read(limit + 1)
+    try:
+        raw = request.read(limit + 1)
+    except OSError:
+        # The client stopped sending before the body was complete (GUNICORN_READ_TIMEOUT), or went away.
+        raise IngestError("The request body did not arrive in time: send it whole, then retry.", status=408) from None
     if len(raw) > limit:
         raise IngestError(_too_large(limit), status=413)
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
@@ -109,7 +114,20 @@ def json_decode(body: bytes) -> Any:
         raise IngestError(_describe_decode_error(body, str(error))) from None
 
 
+# A \uXXXX escape of half a UTF-16 surrogate pair without its other half (an odd number of
+# backslashes before it, so that an escaped backslash followed by "u" is not taken for one).
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)(?:\\\\)*(\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
 def _describe_decode_error(body: bytes, message: str) -> str:
+    lone = _LONE_SURROGATE.search(body)
+    if lone:
+        escape = lone.group(1).decode()
+        return (f"Invalid JSON at byte {lone.start(1)}: {escape} is half of a UTF-16 surrogate pair, not a "
+                "character; send the pair, or the character itself in UTF-8.")
     marker = "(byte "
     if marker in message:
         try:

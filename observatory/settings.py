@@ -6,6 +6,7 @@ SECRET_KEY must be supplied. `make run` and `make test` set what a laptop needs.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "observatory.accounts",
     "observatory.tenancy",
     "observatory.calls",
@@ -85,6 +87,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dashboards.middleware.ContentSecurityPolicyMiddleware",
     "observatory.health.middleware.DatabaseUnavailableMiddleware",
+    # Last, so that it turns a locked-out login into the login page saying so.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "observatory.urls"
@@ -134,6 +138,28 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# Login rate limiting (django-axes): after LOGIN_FAILURE_LIMIT failed logins for one email from
+# one address, that pair is refused for LOGIN_LOCKOUT_MINUTES, counted in the database so that
+# every web process agrees. Keying on the pair keeps a stranger from locking the owner out
+# from elsewhere. API keys never go through this: they are not logins.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A lockout lasts LOGIN_LOCKOUT_MINUTES from the last counted failure; attempts while locked
+# out do not extend it, so the owner knows when to come back.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "observatory.accounts.lockout.login_username"
+AXES_CLIENT_IP_CALLABLE = "observatory.accounts.lockout.login_client_address"
+AXES_LOCKOUT_CALLABLE = "dashboards.views.login.login_locked_out"
+# Successful logins are not logged to the database: only failures are needed to lock out.
+AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner: every command (and its one-sentence errors) would print it.
+AXES_VERBOSE = False
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -169,7 +195,8 @@ STORAGES = {
 # --- Security (production defaults; see `manage.py check --deploy`) --------------------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Behind a TLS-terminating proxy, trust its X-Forwarded-Proto header.
-if env_bool("BEHIND_PROXY", False):
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)

@@ -48,3 +48,36 @@ def rollup_table_totals(table: str, project, dims: int | None = 255,
 
 def roll_up(project=None):
     return rollups_compute(project_ids=None if project is None else [project.pk])
+
+
+ROLLUP_TOTALS = (("metrics_rollup_minute", 255), ("metrics_rollup_hour", 0), ("metrics_rollup_day", 0))
+
+
+def rollups_versus_raw(project_id: int) -> dict[str, tuple]:
+    """(calls, input tokens, output tokens, cost) of a project's model calls, from the raw call
+    store and from each rollup table's all-dimension rows, over all time: equal once the
+    rollup job has caught up."""
+    totals = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
+            f"coalesce(sum(cost), 0) FROM calls_call WHERE project_id = %s AND {MODEL_KINDS_SQL}",
+            [project_id],
+        )
+        totals["raw"] = tuple(cursor.fetchone())
+        for table, dims in ROLLUP_TOTALS:
+            cursor.execute(
+                f"SELECT coalesce(sum(calls), 0), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
+                f"coalesce(sum(cost), 0) FROM {table} WHERE project_id = %s AND dims = %s",
+                [project_id, dims],
+            )
+            totals[table] = tuple(cursor.fetchone())
+    return {name: (int(c), int(i), int(o), Decimal(cost)) for name, (c, i, o, cost) in totals.items()}
+
+
+def rollups_caught_up(project_id: int) -> bool:
+    from observatory.calls.models import ChangedMinute
+
+    if ChangedMinute.objects.filter(project_id=project_id).exists():
+        return False
+    return len(set(rollups_versus_raw(project_id).values())) == 1

@@ -118,6 +118,9 @@ class MetricsView(APIView):
         ],
     )
     def get(self, request: Request) -> Response:
+        # Membership before validation: someone outside the organization gets the same 404 for
+        # any query, and no lesson in how to write a valid one.
+        api_project_access(request, Capability.VIEW_TRACES)
         params = request.query_params
         unknown = sorted(set(params) - _CONTROL_PARAMETERS - set(GROUPABLE))
         if unknown:

@@ -39,6 +39,12 @@ class _ProjectScoped:
         writing = self.request.method not in ("GET", "HEAD", "OPTIONS")
         return api_project_access(self.request, Capability.MANAGE_PRICES if writing else Capability.VIEW_COSTS)
 
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # Access before the body is validated: a stranger's POST is a 404, like everything else
+        # they try, never a 400 listing the fields a valid one needs.
+        self._access()
+
     def get_queryset(self):
         return PriceOverride.objects.filter(project=self._access().project).order_by("-effective_from", "-id")
 

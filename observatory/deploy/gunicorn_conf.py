@@ -30,6 +30,19 @@ keepalive = env_int("GUNICORN_KEEPALIVE", 5, minimum=1, maximum=300)
 max_requests = env_int("GUNICORN_MAX_REQUESTS", 5000, minimum=0)
 max_requests_jitter = max_requests // 10
 
+# A request that sends nothing more of its body for this long is cut off. Each request holds
+# one of a worker's threads while its body arrives; without a limit a client that stalls
+# mid-body (or sends a byte now and then) holds it for good. A buffering proxy in front spares
+# gunicorn slow clients altogether; this bounds what one that gets through can cost.
+_read_timeout = env_int("GUNICORN_READ_TIMEOUT", 30, minimum=1, maximum=600)
+
+
+def pre_request(worker, req) -> None:
+    client = getattr(req.unreader, "sock", None)  # HTTP/1 requests read from their socket
+    if client is not None:
+        client.settimeout(_read_timeout)
+
+
 # Request line and headers: gunicorn's maxima (8190 bytes, 100 fields). Bodies are limited by
 # INGEST_MAX_BODY_BYTES in Django (DATA_UPLOAD_MAX_MEMORY_SIZE follows it) and by the proxy.
 limit_request_line = 8190

@@ -15,7 +15,6 @@ from observatory.calls.updates import scores_write, traces_annotate
 from observatory.reliability.loops import loops_detect
 from observatory.reliability.models import ReliabilitySettings
 from observatory.tenancy.models import RedactionMode
-from tests.conftest import PASSWORD
 from tests.records import record
 
 SCRIPT = "<script>alert('xss')</script>"
@@ -28,7 +27,7 @@ SECRET_COMPLETION = "The Zephyr merger closes in March"
 
 def logged_in(user) -> Client:
     client = Client()
-    assert client.login(email=user.email, password=PASSWORD)
+    client.force_login(user)
     return client
 
 

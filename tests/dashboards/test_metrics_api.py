@@ -9,7 +9,6 @@ import pytest
 from rest_framework.test import APIClient
 
 from observatory.calls.services import calls_write
-from tests.conftest import PASSWORD
 from tests.metrics_helpers import roll_up
 from tests.records import record
 
@@ -36,7 +35,7 @@ def bearer(secret: str) -> APIClient:
 
 def logged_in(user) -> APIClient:
     client = APIClient()
-    assert client.login(email=user.email, password=PASSWORD)
+    client.force_login(user)
     return client
 
 

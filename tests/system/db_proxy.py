@@ -1,4 +1,5 @@
-"""A TCP proxy in front of PostgreSQL that a test can cut and restore, to play an outage.
+"""A TCP proxy in front of PostgreSQL (or any TCP server: the broker, SMTP) that a test can cut
+and restore, to play an outage.
 
 Processes under test connect to the proxy's loopback port; it forwards to the real server
 (a TCP address, or the Unix socket the embedded PostgreSQL listens on). `cut()` closes every
@@ -27,6 +28,11 @@ class DatabaseProxy:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @classmethod
+    def to(cls, host: str, port: int) -> DatabaseProxy:
+        """A proxy to any TCP server, e.g. Redis or an SMTP sink."""
+        return cls({"HOST": host, "PORT": port})
 
     def url(self, settings_dict: Mapping[str, Any], *, application_name: str) -> str:
         user = settings_dict.get("USER") or "postgres"

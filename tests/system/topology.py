@@ -163,6 +163,9 @@ class Topology:
     smtp: SmtpSink | None = None
     web_port: int = 0
     worker_metrics_port: int = 0
+    # Settings every process of this topology gets on top of the defaults below (a faster
+    # rollup interval, a mail port behind a proxy a test can cut, ...).
+    extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def queue(self) -> str:
@@ -208,6 +211,7 @@ class Topology:
             DEFAULT_FROM_EMAIL="Observatory <observatory@systest.invalid>",
             STATIC_ROOT=str(self.workdir / "static"),
         )
+        env.update(self.extra_env)
         env.update(overrides)
         return env
 
@@ -216,7 +220,8 @@ class Topology:
     def start(self) -> Topology:
         self.web_port, self.worker_metrics_port = free_port(), free_port()
         (self.workdir / "beat").mkdir(parents=True, exist_ok=True)
-        self.smtp = SmtpSink()
+        if self.smtp is None:  # a test may bring its own sink, e.g. to put a proxy in front of it
+            self.smtp = SmtpSink()
         # As the image does at build time: production settings serve collected static files.
         collected = self.manage("collectstatic", "--noinput", "--verbosity", "0")
         assert collected.returncode == 0, collected.stderr
@@ -224,7 +229,8 @@ class Topology:
         self.spawn("worker", "worker")
         self.spawn("beat", "beat")
         self.wait_for_web(self.base_url, self.processes["web"])
-        self.wait_for_worker()
+        # A fresh worker may well be ready before the web answers: count from its start.
+        self.wait_for_worker(ready_before=0)
         from observatory.deploy.beat import heartbeat_file
 
         self.wait_for(self.processes["beat"], heartbeat_file(self.environment()).exists, "beat's first heartbeat")
@@ -263,9 +269,12 @@ class Topology:
 
         self.wait_for(process, answers, f"{process.name} answering /healthz")
 
-    def wait_for_worker(self) -> None:
+    def wait_for_worker(self, *, ready_before: int | None = None) -> None:
+        """Wait for the worker's next "ready." line: the one after `ready_before` of them (by
+        default, as many as it has printed so far, for a worker being restarted)."""
         worker = self.processes["worker"]
-        ready_before = worker.output().count(" ready.")
+        if ready_before is None:
+            ready_before = worker.output().count(" ready.")
         self.wait_for(worker, lambda: worker.output().count(" ready.") > ready_before, "the Celery worker's 'ready.'")
 
     def kill(self, name: str) -> None:
