@@ -36,10 +36,16 @@ def unknown_costs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+# What a window without a single call adds up to; other metrics (percentiles, rates) have no value.
+_EMPTY_WINDOW = {"count": 0, "cost": Decimal(0)}
+
+
 def total(*, project: Project, start: datetime, end: datetime, metrics: Sequence[str],
           filters: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """Each metric over the whole window. A window with no calls (today, just after midnight)
+    still names every metric asked for, so pages read $0.00 and 0 calls, never a blank."""
     rows = metrics_query(project=project, start=start, end=end, metrics=metrics, filters=filters).rows
-    return rows[0] if rows else {}
+    return rows[0] if rows else {metric: _EMPTY_WINDOW.get(metric) for metric in metrics}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from django.db import connection
 
 from dashboards.selectors.common import month_forecast
 from dashboards.timerange import local_month_end, local_month_start
+from observatory.calls.services import calls_write
 from tests.dashboards.conftest import logged_in
+from tests.records import record
 
 
 def raw(project, sql: str, start: datetime, end: datetime):
@@ -35,6 +37,15 @@ def test_overview_headline_matches_the_stored_calls(pages_project, viewer):
     assert count == 5 and unpriced == 3  # the unknown model and both hostile calls
     top = {row["model"]: row for row in response.context["data"].top_models}
     assert top["my-finetune"]["cost"] is None  # unknown, never $0
+
+
+def test_overview_of_a_day_without_calls_yet_reads_zero(project, viewer):
+    """Just after midnight today has no calls: the headline says so instead of failing."""
+    calls_write(project=project, records=[record(start_time=datetime.now(UTC) - timedelta(days=2))])
+    response = logged_in(viewer).get(f"/p/{project.slug}/", {"range": "7d"})
+    assert response.status_code == 200
+    assert response.context["data"].today == {"count": 0, "cost": Decimal(0)}
+    assert "<h3>Spend today</h3><p class=\"figure\">$0.00</p>" in response.content.decode()
 
 
 def test_filters_narrow_every_number(pages_project, owner):
