@@ -94,3 +94,12 @@ def test_env_readers_reject_bad_values():
 def test_bad_setting_from_environment_stops_startup():
     result = manage("check", SECRET_KEY=GOOD_KEY, RETENTION_DAYS="forever")
     assert_one_sentence(result, "RETENTION_DAYS='forever' is not a whole number")
+
+
+def test_the_worker_memory_ceiling_reaches_celery_in_kib():
+    code = "from observatory.celery import app; print(app.conf.worker_max_memory_per_child)"
+    result = manage("shell", "-c", code, SECRET_KEY=GOOD_KEY, CELERY_WORKER_MAX_MEMORY_MB="256")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == str(256 * 1024)
+    assert_one_sentence(manage("check", SECRET_KEY=GOOD_KEY, CELERY_WORKER_MAX_MEMORY_MB="10"),
+                        "CELERY_WORKER_MAX_MEMORY_MB=10 is too small: the minimum is 64")
