@@ -6,15 +6,18 @@ Screenshots go to test-artifacts/browser/ (git-ignored) for people to look at.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from observatory.calls.services import calls_write
 from observatory.demo.traffic import demo_traffic_generate
 from observatory.metrics.services import rollups_compute
 from observatory.tenancy.roles import Role
 from observatory.tenancy.services import membership_set, organization_get_or_create, project_create
 from tests.conftest import PASSWORD, make_user
+from tests.records import record
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
@@ -84,6 +87,13 @@ def site(live_server, settings):
         membership_set(organization=organization, user=people[role], role=role)
     demo_traffic_generate(project=project, calls=1500, days=3, seed=7)
     demo_traffic_generate(project=other, calls=200, days=3, seed=8)
+    # Provider failures are rare in demo traffic, and how many land in 1,500 calls depends on
+    # the hour the test runs; one of each keeps every Reliability chart drawn.
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    calls_write(project=project, records=[
+        record(start_time=an_hour_ago, status="error", http_status=status, error_type=error_type,
+               finish_reason=None, feature="support-chat")
+        for status, error_type in ((429, "RateLimitError"), (503, "ServiceUnavailableError"))])
     rollups_compute()
     return {"url": live_server.url, "project": project, "people": people}
 

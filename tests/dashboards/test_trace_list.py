@@ -102,7 +102,7 @@ def test_a_trace_page_has_its_waterfall_and_links_to_the_users_other_calls(many,
 EXPLAINED = {
     "user_id": ("calls_call_p", "user_time"),
     "session_id": ("calls_call_p", "session_time"),
-    "status": ("calls_call_p", "errors"),
+    "status": ("calls_call_p", "error_rows"),
 }
 
 
