@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Avg, Count, Q
+from django.db.models import Avg, Count
 
 from dashboards.selectors.common import NO_INTERVAL, unknown_costs, window_rows
 from dashboards.timerange import TimeRange
@@ -72,10 +72,14 @@ def score_summary(*, project: Project, time_range: TimeRange) -> list[dict[str, 
     """Per score name: how many, the mean of numeric and boolean scores (the share of 1s
     for booleans), and categorical values by frequency."""
     scores = Score.objects.filter(project=project, timestamp__gte=time_range.start, timestamp__lt=time_range.end)
-    summary = list(scores.values("name", "data_type").annotate(
-        count=Count("id"), mean=Avg("value"), commented=Count("id", filter=Q(comment__isnull=False)),
-    ).order_by("-count", "name"))
+    # Two reads that each stay within an index (score_summary_idx, score_commented_idx): a
+    # month of scores on a busy project is hundreds of thousands of rows.
+    summary = list(scores.values("name", "data_type").annotate(count=Count("*"), mean=Avg("value"))
+                   .order_by("-count", "name"))
+    commented = {(row["name"], row["data_type"]): row["n"] for row in
+                 scores.filter(comment__isnull=False).values("name", "data_type").annotate(n=Count("*"))}
     for row in summary:
+        row["commented"] = commented.get((row["name"], row["data_type"]), 0)
         row["values"] = []
         if row["data_type"] == ScoreDataType.CATEGORICAL:
             row["values"] = list(scores.filter(name=row["name"]).values_list("string_value").annotate(

@@ -13,7 +13,9 @@ from django.db import connection
 
 from dashboards.selectors.common import month_forecast
 from dashboards.timerange import local_month_end, local_month_start
+from observatory.calls.records import ScoreRecord
 from observatory.calls.services import calls_write
+from observatory.calls.updates import scores_write
 from tests.dashboards.conftest import logged_in
 from tests.records import record
 
@@ -101,6 +103,21 @@ def test_quality_counts_finish_reasons_errors_and_scores_per_prompt_version(page
     assert versions[("support", "v1")]["scores"]["user-feedback"] == {"mean": 1.0, "count": 1}
     assert versions[("support", "v2")]["truncation_rate"] == 1.0
     assert [score.comment for score in data.comments][-1] == "Great answer about Zephyr"
+
+
+def test_quality_summarises_each_score_name_with_its_comments(pages_project, owner):
+    scores_write(project=pages_project, scores=[
+        ScoreRecord(score_id="s3", name="user-feedback", data_type="boolean", value=0.0, trace_id="trace-ok",
+                    timestamp=datetime.now(UTC) - timedelta(minutes=5)),
+        ScoreRecord(score_id="s4", name="tone", data_type="categorical", string_value="polite", trace_id="trace-ok",
+                    comment="fine", timestamp=datetime.now(UTC) - timedelta(minutes=4)),
+    ])
+    data = logged_in(owner).get(f"/p/{pages_project.slug}/quality/", {"range": "7d"}).context["data"]
+    summary = {row["name"]: row for row in data.scores}
+    assert (summary["user-feedback"]["count"], summary["user-feedback"]["mean"]) == (2, 0.5)
+    assert summary["user-feedback"]["commented"] == 1  # s1 has a comment, s3 none
+    tone = summary["tone"]
+    assert (tone["count"], tone["commented"], tone["values"]) == (1, 1, [("polite", 1)])
 
 
 @pytest.mark.parametrize("page", ["", "latency/", "cost/", "quality/"])

@@ -7,7 +7,6 @@ retry afterwards must be stored exactly once, together with what was stored befo
 from __future__ import annotations
 
 import json
-import signal
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +15,7 @@ import pytest
 from observatory.calls.models import Call
 from observatory.tenancy.services import bootstrap
 from tests.system.db_proxy import DatabaseProxy
-from tests.system.topology import STOP_TIMEOUT, free_port, wait_until
+from tests.system.topology import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -27,19 +26,14 @@ def web_behind_proxy(topology):
     from django.db import connection
 
     proxy = DatabaseProxy(connection.settings_dict).start()
-    port = free_port()
-    process = topology.spawn(
-        "web-proxied", "web",
-        DATABASE_URL=proxy.url(connection.settings_dict, application_name=topology.application_name + "-proxied"),
-        GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="2",
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    topology.wait_for_web(base_url, process)
     try:
-        yield base_url, proxy
+        with topology.extra_web(
+            "web-proxied",
+            DATABASE_URL=proxy.url(connection.settings_dict, application_name=topology.application_name + "-proxied"),
+            GUNICORN_WORKERS="2",
+        ) as (_, base_url):
+            yield base_url, proxy
     finally:
-        process.signal_group(signal.SIGTERM)
-        process.popen.wait(STOP_TIMEOUT)
         proxy.stop()
 
 

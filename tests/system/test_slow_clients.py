@@ -6,7 +6,6 @@ altogether; this is what happens when one gets through.)"""
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,6 @@ import pytest
 
 from observatory.calls.models import Call
 from observatory.tenancy.services import bootstrap
-from tests.system.topology import STOP_TIMEOUT, free_port
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -92,16 +90,9 @@ def test_a_trickling_request_holds_up_no_one_and_is_answered_once_complete(topol
 @pytest.fixture
 def one_thread_web(topology):
     """A web server with a single thread in a single worker: one stuck request would stop it."""
-    port = free_port()
-    process = topology.spawn("web-one-thread", "web", GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1",
-                             GUNICORN_THREADS="1", GUNICORN_READ_TIMEOUT="2")
-    base_url = f"http://127.0.0.1:{port}"
-    topology.wait_for_web(base_url, process)
-    try:
+    with topology.extra_web("web-one-thread", GUNICORN_WORKERS="1", GUNICORN_THREADS="1",
+                            GUNICORN_READ_TIMEOUT="2") as (port, base_url):
         yield port, base_url
-    finally:
-        process.signal_group(signal.SIGTERM)
-        process.popen.wait(STOP_TIMEOUT)
 
 
 def test_a_client_that_stalls_mid_body_is_cut_off_and_frees_its_thread(topology, one_thread_web):

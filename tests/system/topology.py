@@ -29,7 +29,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -268,6 +269,19 @@ class Topology:
                 return False
 
         self.wait_for(process, answers, f"{process.name} answering /healthz")
+
+    @contextmanager
+    def extra_web(self, name: str, **env: str) -> Iterator[tuple[int, str]]:
+        """Another web process with settings of its own, on a free port; yields (port, base
+        URL) once it answers and stops it afterwards."""
+        port = free_port()
+        process = self.spawn(name, "web", GUNICORN_BIND=f"127.0.0.1:{port}", **env)
+        base_url = f"http://127.0.0.1:{port}"
+        self.wait_for_web(base_url, process)
+        try:
+            yield port, base_url
+        finally:
+            self.stop(name)
 
     def wait_for_worker(self, *, ready_before: int | None = None) -> None:
         """Wait for the worker's next "ready." line: the one after `ready_before` of them (by
