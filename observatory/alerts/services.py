@@ -27,7 +27,7 @@ from observatory.alerts.models import (
 )
 from observatory.alerts.selectors import Observation, rule_observe, rule_spend_table
 from observatory.budgets.scopes import scope_label
-from observatory.budgets.services import each_isolated, scope_value_check, watch_audit, watch_snapshot
+from observatory.budgets.services import each_isolated, scope_value_check, watch_audit, watch_update
 from observatory.notifications.formatting import dashboard_link, local_time, usd
 from observatory.notifications.models import Notification, NotificationKind
 from observatory.notifications.services import notification_claim
@@ -45,13 +45,7 @@ def rule_create(*, project: Project, created_by=None, **fields: Any) -> AlertRul
 
 
 def rule_update(*, rule: AlertRule, actor=None, **fields: Any) -> AlertRule:
-    before = (rule.scope, rule.scope_value)
-    snapshot = watch_snapshot(watch=rule)
-    rule.assign(fields)
-    scope_value_check(watch=rule, before=before)
-    with transaction.atomic():
-        rule.save()
-        watch_audit(watch=rule, actor=actor, action="alert_rule.update", before=snapshot)
+    watch_update(watch=rule, actor=actor, action="alert_rule.update", fields=fields)
     return rule
 
 

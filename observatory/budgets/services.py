@@ -119,14 +119,20 @@ def budget_create(*, project: Project, created_by=None, **fields: Any) -> Budget
     return budget
 
 
-def budget_update(*, budget: Budget, actor=None, **fields: Any) -> Budget:
-    before = (budget.scope, budget.scope_value)
-    snapshot = watch_snapshot(watch=budget)
-    budget.assign(fields)
-    scope_value_check(watch=budget, before=before)
+def watch_update(*, watch: Watch, actor, action: str, fields: dict[str, Any]) -> None:
+    """Apply `fields` to a budget or rule, check a changed scope value, and save it together
+    with its audit record (the changed fields, old and new)."""
+    before = (watch.scope, watch.scope_value)
+    snapshot = watch_snapshot(watch=watch)
+    watch.assign(fields)
+    scope_value_check(watch=watch, before=before)
     with transaction.atomic():
-        budget.save()
-        watch_audit(watch=budget, actor=actor, action="budget.update", before=snapshot)
+        watch.save()
+        watch_audit(watch=watch, actor=actor, action=action, before=snapshot)
+
+
+def budget_update(*, budget: Budget, actor=None, **fields: Any) -> Budget:
+    watch_update(watch=budget, actor=actor, action="budget.update", fields=fields)
     # A new scope or period makes the recorded spend meaningless; an amount or cap changes
     # what the guard answers.
     budget_spend_refresh(budget=budget)
