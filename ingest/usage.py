@@ -3,7 +3,7 @@ input_tokens counts cached prompt tokens, output_tokens counts reasoning tokens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -15,6 +15,10 @@ class Usage:
     output_tokens: int = 0
     reasoning_tokens: int = 0
     total_tokens: int | None = None
+
+    def record_fields(self) -> dict[str, int | None]:
+        """The token fields of a CallRecord (or CallPatch), which carry the same names."""
+        return asdict(self)
 
 
 def consistent(usage: Usage) -> Usage:

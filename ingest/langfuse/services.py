@@ -182,12 +182,7 @@ def observation_record(envelope: Envelope, body: ObservationBody, kind: str, win
         time_to_first_token_ms=(first_token - start).total_seconds() * 1000
         if first_token is not None and first_token >= start else None,
         model=_label(body.model, "model"),
-        input_tokens=usage.input_tokens,
-        cached_input_tokens=usage.cached_input_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        output_tokens=usage.output_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        total_tokens=usage.total_tokens,
+        **usage.record_fields(),
         cost=_cost(body),
         status="error" if failed else "ok",
         error_message=truncate(body.status_message, MAX_ERROR_MESSAGE_LENGTH, "error_message", truncated)
@@ -223,9 +218,7 @@ def observation_patch(body: ObservationBody, *, trace_id: str, warnings: list[st
         changes["prompt_version"] = str(body.prompt_version)
     usage = _usage(body, warnings)
     if usage is not None:
-        changes.update(input_tokens=usage.input_tokens, cached_input_tokens=usage.cached_input_tokens,
-                       cache_write_tokens=usage.cache_write_tokens, output_tokens=usage.output_tokens,
-                       reasoning_tokens=usage.reasoning_tokens, total_tokens=usage.total_tokens)
+        changes.update(usage.record_fields())
     cost = _cost(body)
     if cost is not None:
         changes["cost"] = cost
