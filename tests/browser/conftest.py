@@ -87,13 +87,18 @@ def site(live_server, settings):
         membership_set(organization=organization, user=people[role], role=role)
     demo_traffic_generate(project=project, calls=1500, days=3, seed=7)
     demo_traffic_generate(project=other, calls=200, days=3, seed=8)
-    # Provider failures are rare in demo traffic, and how many land in 1,500 calls depends on
-    # the hour the test runs; one of each keeps every Reliability chart drawn.
+    # Provider failures, timeouts and fallbacks are rare in demo traffic, and how many land in
+    # 1,500 calls depends on the hour the test runs; one of each keeps every Reliability chart
+    # and table drawn.
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
     calls_write(project=project, records=[
-        record(start_time=an_hour_ago, status="error", http_status=status, error_type=error_type,
-               finish_reason=None, feature="support-chat")
-        for status, error_type in ((429, "RateLimitError"), (503, "ServiceUnavailableError"))])
+        *(record(start_time=an_hour_ago, status="error", http_status=status, error_type=error_type,
+                 finish_reason=None, feature="support-chat")
+          for status, error_type in ((429, "RateLimitError"), (503, "ServiceUnavailableError"),
+                                     (408, "APITimeoutError"))),
+        record(start_time=an_hour_ago, provider="anthropic", model="claude-haiku-4-5", finish_reason="stop",
+               fallback_from_provider="openai", fallback_from_model="gpt-4o-mini", feature="support-chat"),
+    ])
     rollups_compute()
     return {"url": live_server.url, "project": project, "people": people}
 
