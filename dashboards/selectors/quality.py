@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Avg, Count
 
 from dashboards.selectors.common import NO_INTERVAL, unknown_costs, window_rows
 from dashboards.timerange import TimeRange
@@ -68,23 +68,59 @@ def error_types(*, project: Project, time_range: TimeRange, filters: Mapping[str
                 for error_type, model, count, last in cursor.fetchall()]
 
 
+# The hours of a window read from ScoreHour; only its partial first and last hours from scores.
+_SCORE_SUMMARY = """
+WITH parts AS (
+    SELECT name, data_type, category, count, value_count, value_sum, commented
+    FROM calls_scorehour
+    WHERE project_id = %(project)s AND hour >= %(first_hour)s AND hour < %(last_hour)s AND count <> 0
+    UNION ALL
+    SELECT name, data_type, CASE WHEN data_type = 'categorical' THEN coalesce(string_value, '') ELSE '' END,
+           1, (value IS NOT NULL)::int, coalesce(value, 0), (comment IS NOT NULL)::int
+    FROM calls_score
+    WHERE project_id = %(project)s AND (timestamp >= %(start)s AND timestamp < %(first_hour)s
+                                        OR timestamp >= %(last_hour)s AND timestamp < %(end)s)
+)
+SELECT name, data_type, category, sum(count)::bigint, sum(value_count)::bigint, sum(value_sum)::float8,
+       sum(commented)::bigint
+FROM parts GROUP BY 1, 2, 3
+"""
+CATEGORY_VALUES = 5
+
+
 def score_summary(*, project: Project, time_range: TimeRange) -> list[dict[str, Any]]:
-    """Per score name: how many, the mean of numeric and boolean scores (the share of 1s
-    for booleans), and categorical values by frequency."""
-    scores = Score.objects.filter(project=project, timestamp__gte=time_range.start, timestamp__lt=time_range.end)
-    # Two reads that each stay within an index (score_summary_idx, score_commented_idx): a
-    # month of scores on a busy project is hundreds of thousands of rows.
-    summary = list(scores.values("name", "data_type").annotate(count=Count("*"), mean=Avg("value"))
-                   .order_by("-count", "name"))
-    commented = {(row["name"], row["data_type"]): row["n"] for row in
-                 scores.filter(comment__isnull=False).values("name", "data_type").annotate(n=Count("*"))}
-    for row in summary:
-        row["commented"] = commented.get((row["name"], row["data_type"]), 0)
-        row["values"] = []
-        if row["data_type"] == ScoreDataType.CATEGORICAL:
-            row["values"] = list(scores.filter(name=row["name"]).values_list("string_value").annotate(
-                n=Count("id")).order_by("-n")[:5])
-    return summary
+    """Per score name and type: how many, the mean of numeric and boolean scores (the share
+    of 1s for booleans), how many carry a comment, and categorical values by frequency."""
+    start, end = time_range.start, time_range.end
+    first_hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if first_hour < start:
+        first_hour += timedelta(hours=1)
+    last_hour = end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if last_hour <= first_hour:  # no whole hour inside: every score is read from the table
+        first_hour = last_hour = start
+    with connection.cursor() as cursor:
+        cursor.execute(_SCORE_SUMMARY, {"project": project.pk, "start": start, "end": end,
+                                        "first_hour": first_hour, "last_hour": last_hour})
+        parts = cursor.fetchall()
+    summary: dict[tuple[str, str], dict[str, Any]] = {}
+    for name, data_type, category, count, value_count, value_sum, commented in parts:
+        if not count:
+            continue
+        row = summary.setdefault((name, data_type), {"name": name, "data_type": data_type, "count": 0,
+                                                     "value_count": 0, "value_sum": 0.0, "commented": 0,
+                                                     "values": []})
+        row["count"] += count
+        row["value_count"] += value_count
+        row["value_sum"] += value_sum
+        row["commented"] += commented
+        if data_type == ScoreDataType.CATEGORICAL:
+            row["values"].append((category, count))
+    rows = sorted(summary.values(), key=lambda row: (-row["count"], row["name"], row["data_type"]))
+    for row in rows:
+        value_count, value_sum = row.pop("value_count"), row.pop("value_sum")
+        row["mean"] = value_sum / value_count if value_count else None
+        row["values"] = sorted(row["values"], key=lambda value: (-value[1], value[0]))[:CATEGORY_VALUES]
+    return rows
 
 
 def latest_comments(*, project: Project, time_range: TimeRange, limit: int = COMMENTS) -> list[Score]:

@@ -244,6 +244,37 @@ class Score(models.Model):
         ]
 
 
+class ScoreHour(models.Model):
+    """Scores per project, UTC hour, name, type and category: what the Quality page's summary
+    reads for the whole hours of its window, instead of every score of a month.
+
+    Kept exact by statement triggers on calls_score (migration 0014): every insert, replacing
+    upsert and retention delete adds or subtracts its rows in the same transaction, so the
+    summary never waits for a job and never counts a replaced score twice. A row may fall to a
+    count of zero (its scores moved or expired); readers skip those.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # The unique key below leads with the project: no index of its own.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, db_constraint=False, db_index=False,
+                                related_name="+")
+    hour = models.DateTimeField()
+    name = models.TextField()
+    data_type = models.TextField(choices=ScoreDataType.choices)
+    # The value of a categorical score; empty for the other types.
+    category = models.TextField(default="")
+    count = models.BigIntegerField()
+    value_count = models.BigIntegerField()
+    value_sum = models.FloatField()
+    commented = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "hour", "name", "data_type", "category"],
+                                    name="scorehour_unique"),
+        ]
+
+
 class ChangedMinute(models.Model):
     """A minute of a project's calls that changed since rollups last looked.
 

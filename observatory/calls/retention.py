@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from observatory.calls.models import Score, Trace
+from observatory.calls.models import Score, ScoreHour, Trace
 from observatory.calls.partitions import day_bounds
 from observatory.tenancy.models import Project
 
@@ -23,6 +23,8 @@ def project_retention_apply(*, today: date, using: str = DEFAULT_DB_ALIAS) -> in
     global_cutoff, _ = day_bounds(today - timedelta(days=settings.RETENTION_DAYS))
     deleted += Trace.objects.using(using).filter(end_time__lt=global_cutoff)._raw_delete(using)
     deleted += Score.objects.using(using).filter(timestamp__lt=global_cutoff)._raw_delete(using)
+    # Emptied by the delete above (its trigger subtracts what it removes); not counted as data.
+    ScoreHour.objects.using(using).filter(hour__lt=global_cutoff)._raw_delete(using)
 
     shorter = Project.objects.using(using).filter(retention_days__lt=settings.RETENTION_DAYS)
     for project_id, retention_days in shorter.values_list("id", "retention_days"):
@@ -33,4 +35,5 @@ def project_retention_apply(*, today: date, using: str = DEFAULT_DB_ALIAS) -> in
                 deleted += cursor.rowcount
         deleted += Trace.objects.using(using).filter(project_id=project_id, end_time__lt=cutoff)._raw_delete(using)
         deleted += Score.objects.using(using).filter(project_id=project_id, timestamp__lt=cutoff)._raw_delete(using)
+        ScoreHour.objects.using(using).filter(project_id=project_id, hour__lt=cutoff)._raw_delete(using)
     return deleted
