@@ -126,6 +126,13 @@ except ValueError as error:
 if _database.get("ENGINE") != "django.db.backends.postgresql":
     raise ConfigError("DATABASE_URL must point at PostgreSQL (postgres:// or postgresql://).")
 _database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+# Django turns psycopg's prepared statements off altogether, which also ignores an explicit
+# prepare=True. The ingest insert asks for it: planning that statement cost more than running
+# it. A threshold no query reaches keeps everything else as Django runs it (Django's own
+# client-side binding cursors are never prepared). Off behind a pooler in transaction mode
+# that cannot carry prepared statements.
+if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    _database["OPTIONS"]["prepare_threshold"] = 2**31 - 1
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
