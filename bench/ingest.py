@@ -145,15 +145,22 @@ def post_phase(port: int, secret: str, bodies: list[bytes], events_per_body: int
     }
 
 
+# Every wrk thread runs its own copy of this script with the same unseeded random numbers, so
+# setup() numbers the threads and each one's ids carry its number: every event is new.
 WRK_SCRIPT = """
 local counter = 0
-local prefix = tostring(math.random(1, 1e9)) .. tostring(os.time())
+local threads = 0
+local prefix = tostring(os.time())
+setup = function(thread)
+  threads = threads + 1
+  thread:set("thread_number", threads)
+end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
 request = function()
   counter = counter + 1
-  local body = '{"id":"w' .. prefix .. '-' .. counter .. '","start_time":"' .. os.date("!%Y-%m-%dT%H:%M:%SZ") ..
+  local body = '{"id":"w' .. prefix .. '-' .. thread_number .. '-' .. counter .. '","start_time":"' .. os.date("!%Y-%m-%dT%H:%M:%SZ") ..
     '","latency_ms":512,"provider":"openai","model":"gpt-4o-mini","input_tokens":900,"output_tokens":120,' ..
     '"user_id":"user_7","feature":"support-chat","input":"How do I export invoices?","output":"Use Export CSV."}'
   return wrk.format(nil, nil, nil, body)
@@ -187,6 +194,12 @@ def single_phase(port: int, secret: str, seconds: int, concurrency: int) -> dict
     run = f"single-{uuid.uuid4().hex[:8]}-"
     bodies = [json.dumps(event(now, i, run)).encode() for i in range(seconds * 400)]
     return post_phase(port, secret, bodies, 1, concurrency)
+
+
+def _stored(project) -> int:
+    from observatory.calls.models import Call
+
+    return Call.objects.filter(project=project).count()
 
 
 def free_port() -> int:
@@ -257,7 +270,10 @@ def main() -> None:
             ]
             post_phase(port, secret, bodies[: max(2, len(bodies) // 20)], size, options.concurrency)  # warm up
             report[f"batch_{size}"] = post_phase(port, secret, bodies, size, options.concurrency)
+        stored_before = _stored(result.project)
         report["single"] = single_phase(port, secret, options.single_seconds, options.single_concurrency)
+        # Every single event is new: each request must have stored exactly one call.
+        report["single"]["stored"] = _stored(result.project) - stored_before
     finally:
         server.terminate()
         server.wait(30)
