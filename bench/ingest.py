@@ -160,7 +160,8 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
 request = function()
   counter = counter + 1
-  local body = '{"id":"w' .. prefix .. '-' .. thread_number .. '-' .. counter .. '","start_time":"' .. os.date("!%Y-%m-%dT%H:%M:%SZ") ..
+  local id = "w" .. prefix .. "-" .. thread_number .. "-" .. counter
+  local body = '{"id":"' .. id .. '","start_time":"' .. os.date("!%Y-%m-%dT%H:%M:%SZ") ..
     '","latency_ms":512,"provider":"openai","model":"gpt-4o-mini","input_tokens":900,"output_tokens":120,' ..
     '"user_id":"user_7","feature":"support-chat","input":"How do I export invoices?","output":"Use Export CSV."}'
   return wrk.format(nil, nil, nil, body)

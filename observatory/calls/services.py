@@ -1,9 +1,9 @@
 """The durable write path shared by every way in: price, redact, then COPY and insert.
 
-`calls_write` returns only after the transaction that stores the calls, their content,
-their traces' running totals and the minutes rollups must recompute has committed, so a caller may acknowledge what it reports as
-accepted. A call already stored (same project, trace, span and start time: a client retry)
-is reported as a duplicate and changes nothing.
+`calls_write` returns only after the transaction that stores the calls, their content, their
+traces' running totals and the minutes rollups must recompute has committed, so a caller may
+acknowledge what it reports as accepted. A call already stored (same project, trace, span
+and start time: a client retry) is reported as a duplicate and changes nothing.
 """
 
 from __future__ import annotations
@@ -11,21 +11,21 @@ from __future__ import annotations
 import hashlib
 import re
 import weakref
-from contextlib import nullcontext
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import msgspec
-import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from observatory.calls.models import MODEL_CALL_KINDS, CostSource
 from observatory.calls.records import MAX_INLINE_METADATA_BYTES, CallRecord
 from observatory.calls.redaction import mask_value
+from observatory.prepared import server_cursor
 from observatory.pricing.services import COST_QUANTUM, PriceBook
 from observatory.pricing.usage import TokenUsage
 from observatory.tenancy.models import Project, RedactionMode
@@ -413,21 +413,15 @@ def calls_write(*, project: Project, records: Sequence[CallRecord], using: str =
     # A small batch is one statement, and one statement is a transaction of its own: outside
     # an enclosing transaction it runs in autocommit, which saves the BEGIN and COMMIT round
     # trips; execute() returns once it has committed. A large batch stages its rows first.
-    with nullcontext() if small and not nested else transaction.atomic(using=using):
-        django_connection.ensure_connection()
-        raw = django_connection.connection
-        # A server-side binding cursor, not the connection's default (Django's client-side
-        # binding, which sends the values inlined and ignores prepare=True): the insert is
-        # parsed and planned once per connection instead of on every batch, which was most
-        # of a small batch's database time. Its errors are wrapped as Django's, so an outage
-        # is a 503 and the broken connection is replaced.
-        with django_connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-            if small:
-                cursor.execute(_INSERT_FROM_JSON, [_rows_json(rows).decode()], prepare=True)
-            else:
-                _stage(cursor, raw, rows, nested=nested, using=using)
-                cursor.execute(_INSERT, prepare=True)
-            inserted = {row[0] for row in cursor.fetchall()}
+    # Prepared: the insert is parsed and planned once per connection instead of on every batch,
+    # which was most of a small batch's database time.
+    with nullcontext() if small and not nested else transaction.atomic(using=using), server_cursor(using) as cursor:
+        if small:
+            cursor.execute(_INSERT_FROM_JSON, [_rows_json(rows).decode()], prepare=True)
+        else:
+            _stage(cursor, cursor.connection, rows, nested=nested, using=using)
+            cursor.execute(_INSERT, prepare=True)
+        inserted = {row[0] for row in cursor.fetchall()}
 
     for position, _ in unique:
         (result.accepted if position in inserted else result.duplicates).append(position)

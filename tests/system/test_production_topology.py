@@ -289,8 +289,20 @@ def test_a_worker_killed_in_the_middle_of_a_job_runs_it_after_restarting(topolog
 
 
 def test_dropped_database_connections_the_web_and_the_worker_reconnect(topology):
-    for _ in range(6):
+    from observatory.tenancy.services import bootstrap
+
+    slug = "reconnect-" + uuid.uuid4().hex[:8]
+    issued = bootstrap(email=f"{slug}@example.com", password="topology-password", project_slug=slug).issued
+    headers = {"Authorization": f"Bearer {issued.secret}", "Content-Type": "application/json"}
+
+    def ingest(index: int):
+        body = json.dumps({"id": f"{slug}-{index}", "start_time": datetime.now(UTC).isoformat(),
+                           "model": "gpt-4o-mini", "input_tokens": 10, "output_tokens": 2}).encode()
+        return topology.request("POST", "/api/v1/events", body=body, headers=headers).status
+
+    for index in range(6):
         assert topology.request("GET", "/readyz").status == 200
+        assert ingest(index) == 200  # the key lookup and the insert: prepared on each connection
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -303,6 +315,9 @@ def test_dropped_database_connections_the_web_and_the_worker_reconnect(topology)
 
     # Every request after the cut is answered: each process notices its dead connection and
     # opens a new one (CONN_HEALTH_CHECKS), instead of failing the first request it serves.
+    # Ingest first: its queries run on prepared-statement cursors of their own, which must
+    # notice a dead connection as Django's cursors do.
+    assert [ingest(index) for index in range(6, 15)] == [200] * 9
     statuses = [topology.request("GET", "/readyz").status for _ in range(9)]
     assert statuses == [200] * 9
 
