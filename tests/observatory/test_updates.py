@@ -47,6 +47,20 @@ def test_trace_content_follows_the_projects_redaction_mode(project):
     assert trace.input is None and trace.metadata == {"who": "[EMAIL]"}
 
 
+@pytest.mark.parametrize("mode, stored", [
+    (RedactionMode.STORE, "call me at jane@example.com"),
+    (RedactionMode.MASK, "call me at [EMAIL]"),
+    (RedactionMode.DROP, "call me at [EMAIL]"),
+])
+def test_score_comments_follow_the_projects_redaction_mode(project, mode, stored):
+    project.redaction_mode = mode
+    project.save()
+    scores_write(project=project, scores=[ScoreRecord(score_id="s1", name="helpful", data_type="boolean", value=0,
+                                                       trace_id="t", timestamp=datetime.now(UTC),
+                                                       comment="call me at jane@example.com")])
+    assert Score.objects.get(score_id="s1").comment == stored
+
+
 def test_a_score_sent_again_replaces_the_first(project):
     now = datetime.now(UTC)
     scores_write(project=project, scores=[ScoreRecord(score_id="s1", name="helpful", data_type="boolean", value=0,
