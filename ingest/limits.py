@@ -42,23 +42,22 @@ class TooDeep(ValueError):
 def shape(value: Any, limit: int) -> tuple[int, bool]:
     """(nesting depth counted no further than limit + 1, whether any string is over
     MAX_CONTENT_STRING) of a JSON value, in one walk."""
+    if isinstance(value, str):
+        return 0, len(value) > MAX_CONTENT_STRING
+    if not isinstance(value, dict | list):
+        return 0, False
     deepest, long_string = 0, False
-    stack = [(value, 1)]
+    stack = [(value, 1)]  # only containers: strings are checked where they are found
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, str):
-            long_string = long_string or len(item) > MAX_CONTENT_STRING
-            continue
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
         deepest = max(deepest, depth)
         if deepest > limit:
             break
-        stack.extend((child, depth + 1) for child in children)
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, str):
+                long_string = long_string or len(child) > MAX_CONTENT_STRING
+            elif isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return deepest, long_string
 
 

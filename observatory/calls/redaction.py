@@ -102,8 +102,10 @@ def mask_value(value: Any) -> Any:
     """Mask every string inside a JSON-like value (keys included: they can carry data too)."""
     if isinstance(value, str):
         return mask_text(value)
+    # Strings, the common case, are masked in place rather than through another call.
     if isinstance(value, dict):
-        return {mask_text(k) if isinstance(k, str) else k: mask_value(v) for k, v in value.items()}
+        return {mask_text(k) if isinstance(k, str) else k: mask_text(v) if isinstance(v, str) else mask_value(v)
+                for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [mask_value(item) for item in value]
+        return [mask_text(item) if isinstance(item, str) else mask_value(item) for item in value]
     return value
