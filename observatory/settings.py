@@ -335,6 +335,10 @@ BUDGET_GUARD_REFRESH_SECONDS = env_int("BUDGET_GUARD_REFRESH_SECONDS", 10, minim
 BUDGET_GUARD_CACHE_SECONDS = env_int("BUDGET_GUARD_CACHE_SECONDS", 5, minimum=0, maximum=300)
 # Seconds before a webhook that does not answer counts as a failed delivery.
 ALERT_WEBHOOK_TIMEOUT = env_int("ALERT_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=120)
+# Webhooks reach public addresses only, so that a project admin cannot make the worker post to
+# the deployment's own network (a cloud metadata service, an admin port). Private, loopback and
+# link-local networks listed here are allowed too, e.g. an internal chat server.
+ALERT_WEBHOOK_ALLOWED_NETWORKS = env_networks("ALERT_WEBHOOK_ALLOWED_NETWORKS")
 # Attempts per email or webhook (1, 2, 4 ... minutes apart, at most an hour) before giving up.
 ALERT_DELIVERY_MAX_ATTEMPTS = env_int("ALERT_DELIVERY_MAX_ATTEMPTS", 8, minimum=1, maximum=50)
 # Local hour (in each project's time zone) from which the previous day's spend digest is sent.

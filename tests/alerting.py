@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -89,7 +90,9 @@ class WebhookReceiver:
 
 
 @pytest.fixture
-def webhook_receiver():
+def webhook_receiver(settings):
+    # The receivers listen on loopback, which webhooks may only reach when allowed.
+    settings.ALERT_WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
     receivers: list[WebhookReceiver] = []
 
     def start(statuses: list[int]) -> WebhookReceiver:

@@ -3,6 +3,7 @@ attempt, and a broken channel never holding up evaluation."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from observatory.budgets.models import Budget
 from observatory.budgets.services import budget_create, budgets_evaluate
+from observatory.notifications.channels import address_allowed
 from observatory.notifications.models import Delivery, DeliveryStatus, Notification, NotificationKind
 from observatory.notifications.services import (
     deliveries_dispatch,
@@ -90,8 +92,38 @@ def test_a_webhook_that_fails_is_retried_with_backoff_until_it_answers(project, 
                                       "budget_id": 1, "spent": "8.00"}
 
 
+@pytest.mark.parametrize("address, allowed", [
+    ("93.184.215.14", True), ("2606:4700::1111", True),
+    ("127.0.0.1", False), ("10.1.2.3", False), ("172.16.0.9", False), ("192.168.1.20", False),
+    ("169.254.169.254", False),  # a cloud's metadata service
+    ("0.0.0.0", False), ("::1", False), ("fd00::5", False), ("fe80::1%eth0", False),
+    ("::ffff:10.0.0.1", False), ("::ffff:127.0.0.1", False), ("224.0.0.1", False),
+])
+def test_webhooks_reach_public_addresses_only(settings, address, allowed):
+    settings.ALERT_WEBHOOK_ALLOWED_NETWORKS = []
+    assert address_allowed(address) is allowed
+
+
+def test_networks_can_be_allowed_for_internal_webhooks(settings):
+    settings.ALERT_WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("10.0.0.0/8")]
+    assert address_allowed("10.1.2.3") and address_allowed("::ffff:10.0.0.1")
+    assert not address_allowed("192.168.1.20")
+
+
+def test_a_webhook_to_the_deployments_own_network_is_refused_and_never_sent(project, webhook_receiver, settings):
+    receiver = webhook_receiver([200])
+    settings.ALERT_WEBHOOK_ALLOWED_NETWORKS = []  # the receiver listens on loopback
+    delivery = claim(project, [receiver.url]).deliveries.get()
+    assert delivery_attempt(delivery_id=delivery.pk, now=T0) == DeliveryStatus.PENDING
+    delivery.refresh_from_db()
+    refusal = "127.0.0.1, which webhooks may not reach (allow it with ALERT_WEBHOOK_ALLOWED_NETWORKS)"
+    assert refusal in delivery.last_error
+    assert receiver.bodies == []
+
+
 def test_a_delivery_gives_up_after_the_last_attempt(project, settings):
     settings.ALERT_DELIVERY_MAX_ATTEMPTS = 2
+    settings.ALERT_WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]  # unreachable, not refused
     delivery = claim(project, [f"http://127.0.0.1:{free_port()}/nobody-listens"]).deliveries.get()
     assert delivery_attempt(delivery_id=delivery.pk, now=T0) == DeliveryStatus.PENDING
     assert delivery_attempt(delivery_id=delivery.pk, now=T0 + timedelta(minutes=1)) == DeliveryStatus.FAILED
