@@ -9,7 +9,7 @@ from pathlib import Path
 from celery import Celery, signals
 from celery.schedules import crontab
 
-from observatory import request_id
+from observatory import request_id, worker_memory
 from observatory.health.worker import connect_worker_signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatory.settings")
@@ -89,6 +89,7 @@ signals.before_task_publish.connect(request_id.task_publish_add_request_id, weak
 signals.task_prerun.connect(request_id.task_prerun_set_request_id, weak=False)
 signals.task_postrun.connect(request_id.task_postrun_clear_request_id, weak=False)
 connect_worker_signals()
+worker_memory.connect_worker_signals()
 
 
 @app.on_after_configure.connect

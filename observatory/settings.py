@@ -255,8 +255,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A pool process holding more than this after a job is replaced by a fresh one. The soak
-# (bench/soak.py) sees the process running the jobs grow a few MiB a minute; this bounds it.
+# A pool process holding more than this after a job is replaced by a fresh one: a bound on
+# memory a job might keep (bench/soak.py measures the pool process; it is flat today).
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_MB", 512, minimum=64) * 1024  # KiB
 CELERY_TIMEZONE = "UTC"
 # One queue name for this deployment's jobs unless routes say otherwise; two deployments (or

@@ -95,6 +95,7 @@ class RollupReport:
     batches: int = 0
     minutes: int = 0
     busy_projects: int = 0  # skipped because another job held their lock
+    claimed: int = 0  # changed minutes claimed, including those too old to recompute
 
 
 BUCKET_WIDTH = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -209,6 +210,7 @@ def rollup_batch(*, project: Project, limit: int = DEFAULT_BATCH_MINUTES, today:
         raw_from = raw_calls_from(project=project, today=today)
         minutes = [minute for minute in changed if minute >= raw_from]
         report.minutes = len(minutes)
+        report.claimed = len(changed)
         for family in FAMILIES:
             _recompute(cursor, family=family, project_id=project.pk, minutes=minutes, today=today)
     return report
@@ -222,7 +224,13 @@ def rollups_compute(*, project_ids: Sequence[int] | None = None, batch_minutes: 
                     time_budget_seconds: float | None = None, using: str = DEFAULT_DB_ALIAS) -> RollupReport:
     """Roll up every changed minute of `project_ids` (default: every project with work),
     batch after batch, until none is left or the time budget is spent. Once it is spent, each
-    remaining project still gets one batch, so one project's backlog cannot starve the rest."""
+    remaining project still gets one batch, so one project's backlog cannot starve the rest.
+
+    A batch that claimed fewer minutes than it could took every minute marked when it started:
+    a project's next batch only follows a full one. Under steady ingest the current minute is
+    marked again while a batch runs; chasing those marks would keep the job busy for its whole
+    time budget on every run (and make it fail wherever that budget reaches the task's time
+    limit), when the next run, an interval later, recomputes that minute once."""
     started = time.monotonic()
     total = RollupReport()
     pending = projects_pending(using=using) if project_ids is None else list(project_ids)
@@ -234,7 +242,10 @@ def rollups_compute(*, project_ids: Sequence[int] | None = None, batch_minutes: 
             total.batches += report.batches
             total.minutes += report.minutes
             total.busy_projects += report.busy_projects
-            if report.busy_projects or (time_budget_seconds and time.monotonic() - started > time_budget_seconds):
+            total.claimed += report.claimed
+            if report.busy_projects or report.claimed < batch_minutes:
+                break
+            if time_budget_seconds and time.monotonic() - started > time_budget_seconds:
                 break
     if total.minutes:
         logger.info("rolled up %d minutes in %d batches", total.minutes, total.batches)

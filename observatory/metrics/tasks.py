@@ -5,10 +5,16 @@ from observatory.metrics.partitions import rollup_storage_maintain
 from observatory.metrics.services import rollups_compute
 
 
+def rollup_time_budget_seconds() -> float:
+    """Long enough for a backlog to shrink, short enough that runs do not pile up behind each
+    other, and well inside the task's soft time limit: the budget is checked between batches,
+    and a batch the limit interrupts is rolled back and the run logged as failed."""
+    return min(max(5, settings.ROLLUP_INTERVAL_SECONDS * 3), settings.CELERY_TASK_SOFT_TIME_LIMIT / 2)
+
+
 @shared_task(name="observatory.metrics.tasks.rollups_compute")
 def rollups_compute_task() -> dict:
-    # Stop well before the next beat so runs do not pile up; whatever is left is next run's.
-    report = rollups_compute(time_budget_seconds=max(5, settings.ROLLUP_INTERVAL_SECONDS * 3))
+    report = rollups_compute(time_budget_seconds=rollup_time_budget_seconds())
     return {"minutes": report.minutes, "batches": report.batches, "busy_projects": report.busy_projects}
 
 

@@ -18,6 +18,7 @@ from observatory.metrics.models import RollupDay, RollupHour, RollupMinute, User
 from observatory.metrics.partitions import minute_rows_from, rollup_storage_maintain
 from observatory.metrics.selectors import metrics_query
 from observatory.metrics.services import rollups_compute, rollups_reset
+from observatory.metrics.tasks import rollup_time_budget_seconds
 from tests.metrics_helpers import raw_totals, roll_up, rollup_table_totals
 from tests.records import record
 
@@ -107,6 +108,42 @@ def test_job_killed_midway_rolls_back_its_claim_and_leaves_no_partial_rows(proje
     roll_up(project)
     assert not ChangedMinute.objects.filter(project=project).exists()
     assert_rollups_match_raw(project)
+
+
+def test_a_run_leaves_minutes_marked_while_it_works_to_the_next_run(project, monkeypatch):
+    """Under steady ingest the current minute is marked again during every batch. A run that
+    chased those marks would never finish before its time budget (nor, where the budget reaches
+    the task's soft time limit, without being interrupted and logged as failed)."""
+    some_calls(project, minutes_ago=5, count=10)
+    real = services.rollup_batch
+
+    def ingest_meanwhile(**kwargs):
+        report = real(**kwargs)
+        calls_write(project=project, records=[record(start_time=datetime.now(UTC))])
+        return report
+
+    monkeypatch.setattr(services, "rollup_batch", ingest_meanwhile)
+    report = rollups_compute(project_ids=[project.pk], time_budget_seconds=3)
+    assert (report.batches, report.minutes) == (1, report.claimed)
+    assert ChangedMinute.objects.filter(project=project).exists()  # the next run's
+
+    monkeypatch.setattr(services, "rollup_batch", real)
+    roll_up(project)
+    assert_rollups_match_raw(project)
+
+
+def test_a_full_batch_is_followed_by_the_next_one(project):
+    some_calls(project, count=40)  # 40 calls 17 s apart: a dozen minutes
+    report = rollups_compute(project_ids=[project.pk], batch_minutes=3)
+    assert report.batches >= 4
+    assert not ChangedMinute.objects.filter(project=project).exists()
+    assert_rollups_match_raw(project)
+
+
+@pytest.mark.parametrize(("interval", "soft_limit", "budget"), [(10, 240, 30), (1, 240, 5), (1, 5, 2.5), (60, 100, 50)])
+def test_the_job_stops_itself_well_inside_its_soft_time_limit(settings, interval, soft_limit, budget):
+    settings.ROLLUP_INTERVAL_SECONDS, settings.CELERY_TASK_SOFT_TIME_LIMIT = interval, soft_limit
+    assert rollup_time_budget_seconds() == budget
 
 
 @pytest.mark.django_db(transaction=True)
