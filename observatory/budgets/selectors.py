@@ -167,8 +167,12 @@ def burn_forecast(*, spent: Decimal, amount: Decimal, rate_per_hour: Decimal, no
     projected = spent + rate_per_hour * max(hours_left, ZERO)
     if spent >= amount or rate_per_hour <= 0:
         return projected, None
-    exhausts_at = now + timedelta(hours=float((amount - spent) / rate_per_hour))
-    return projected, exhausts_at if exhausts_at < period_end else None
+    hours_to_exhaust = (amount - spent) / rate_per_hour
+    if hours_to_exhaust >= hours_left:
+        # Compared before any date is built: at a tiny rate the moment would lie beyond the
+        # largest date Python can represent.
+        return projected, None
+    return projected, now + timedelta(hours=float(hours_to_exhaust))
 
 
 def budget_burn(*, budget: Budget, now: datetime | None = None) -> Burn:

@@ -140,6 +140,8 @@ def test_forecast_maths():
     assert at_rate("0.1") == (Decimal("92.4"), None)  # 42 + 50.4: not this period
     assert at_rate("0") == (Decimal(42), None)
     assert at_rate("1", spent=100)[1] is None  # already spent
+    # A rate so small that running out would lie beyond year 9999: no date, no error.
+    assert at_rate("0.000000000001")[1] is None
 
 
 def test_burn_rate_is_the_last_day_of_spend_and_projects_to_the_period_end(project):
