@@ -3,13 +3,13 @@ from django.conf import settings
 
 from observatory.metrics.partitions import rollup_storage_maintain
 from observatory.metrics.services import rollups_compute
+from observatory.task_budget import time_budget_seconds
 
 
 def rollup_time_budget_seconds() -> float:
     """Long enough for a backlog to shrink, short enough that runs do not pile up behind each
-    other, and well inside the task's soft time limit: the budget is checked between batches,
-    and a batch the limit interrupts is rolled back and the run logged as failed."""
-    return min(max(5, settings.ROLLUP_INTERVAL_SECONDS * 3), settings.CELERY_TASK_SOFT_TIME_LIMIT / 2)
+    other, and well inside the task's soft time limit."""
+    return time_budget_seconds(max(5, settings.ROLLUP_INTERVAL_SECONDS * 3))
 
 
 @shared_task(name="observatory.metrics.tasks.rollups_compute")

@@ -146,6 +146,17 @@ def test_the_job_stops_itself_well_inside_its_soft_time_limit(settings, interval
     assert rollup_time_budget_seconds() == budget
 
 
+@pytest.mark.parametrize(("soft_limit", "budget"), [(240, 45), (5, 2.5)])
+def test_budget_and_rule_evaluations_also_stop_inside_the_soft_time_limit(settings, soft_limit, budget):
+    from observatory.alerts import tasks as alert_tasks
+    from observatory.budgets import tasks as budget_tasks
+    from observatory.task_budget import time_budget_seconds
+
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = soft_limit
+    assert time_budget_seconds(budget_tasks.EVALUATE_TIME_BUDGET_SECONDS) == budget
+    assert time_budget_seconds(alert_tasks.EVALUATE_TIME_BUDGET_SECONDS) == budget
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_jobs_count_each_call_once(project):
     some_calls(project, count=200)
