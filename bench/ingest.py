@@ -110,11 +110,12 @@ def raw_copy_rate(project, events: list[dict]) -> float:
     return len(rows) / (time.perf_counter() - started)
 
 
-def _post_worker(args) -> list[float]:
-    port, secret, bodies = args
+def _post_worker(args) -> tuple[list[float], float]:
+    port, secret, bodies, start_at = args
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     latencies = []
+    time.sleep(max(0.0, start_at - time.time()))
     for body in bodies:
         started = time.perf_counter()
         connection.request("POST", "/api/v1/events", body=body, headers=headers)
@@ -124,16 +125,22 @@ def _post_worker(args) -> list[float]:
             raise RuntimeError(f"ingest answered {response.status}")
         latencies.append(time.perf_counter() - started)
     connection.close()
-    return latencies
+    return latencies, time.time()
+
+
+# Clients are processes that take a few seconds to start and to receive their share of the
+# bodies; they all begin sending at the same moment after that, so the phase's time is the
+# server's work only.
+CLIENT_START_DELAY = 5.0
 
 
 def post_phase(port: int, secret: str, bodies: list[bytes], events_per_body: int, concurrency: int) -> dict:
     chunks = [bodies[i::concurrency] for i in range(concurrency)]
-    started = time.perf_counter()
+    start_at = time.time() + CLIENT_START_DELAY
     with multiprocessing.get_context("spawn").Pool(concurrency) as pool:
-        results = pool.map(_post_worker, [(port, secret, chunk) for chunk in chunks])
-    elapsed = time.perf_counter() - started
-    latencies = sorted(latency for chunk in results for latency in chunk)
+        results = pool.map(_post_worker, [(port, secret, chunk, start_at) for chunk in chunks])
+    elapsed = max(finished for _, finished in results) - start_at
+    latencies = sorted(latency for chunk, _ in results for latency in chunk)
     return {
         "events_per_request": events_per_body,
         "requests": len(latencies),
