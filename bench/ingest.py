@@ -1,9 +1,9 @@
 """Ingest throughput on loopback, next to the raw COPY rate of the same rows, as JSON.
 
-    .venv/bin/python bench/ingest.py [--events 100000] [--workers 2] [--threads 8] [--concurrency 8]
+    .venv/bin/python bench/ingest.py [--events 100000] [--workers 2] [--threads 8] [--concurrency 4]
 
 Starts gunicorn (production settings) against DATABASE_URL or the embedded PostgreSQL, then:
-1. raw COPY: the rows the write path would store, COPYed straight into calls_call;
+1. raw COPY: the rows the write path would store, COPYed straight into calls_call (best of three);
 2. POST /api/v1/events with 1,000 and with 100 events per request, from concurrent clients;
 3. single-event requests, driven by wrk when it is installed (Debian package `wrk`), else by
    Python clients with keep-alive connections.
@@ -58,6 +58,7 @@ def machine() -> dict:
             "platform": platform.platform()}
 
 
+COPY_RUNS = 3
 SPANS_PER_TRACE = 4  # a workflow span, a retrieval and two model calls, as real traces go
 
 
@@ -259,10 +260,16 @@ def main() -> None:
     secret = result.issued.secret
 
     now = datetime.now(UTC)
-    copy_events = [event(now, i, f"copy-{uuid.uuid4().hex[:8]}-") for i in range(options.events)]
     report = {"machine": machine(), "started": now.isoformat(timespec="seconds"),
               "gunicorn": {"workers": options.workers, "threads": options.threads, "worker_class": "gthread"}}
-    report["raw_copy_rows_per_s"] = round(raw_copy_rate(result.project, copy_events))
+    # The ceiling varies from run to run with checkpoints and autovacuum on a large table: the
+    # best of a few runs (new rows each time) is the one the phases are held to.
+    report["raw_copy_runs_rows_per_s"] = [
+        round(raw_copy_rate(result.project, [event(now, i, f"copy-{uuid.uuid4().hex[:8]}-")
+                                             for i in range(options.events)]))
+        for _ in range(COPY_RUNS)
+    ]
+    report["raw_copy_rows_per_s"] = max(report["raw_copy_runs_rows_per_s"])
 
     from django.db import connections
 
