@@ -31,6 +31,10 @@ MAX_GROUP_RECORDS = 2000
 @dataclass
 class _Waiter:
     records: Sequence[CallRecord]
+    # Set once: when the write holding these records has ended, or when this request is to
+    # lead the next write. Each request waits on its own, so finishing a write wakes only the
+    # requests it answered and the next leader, not every request queued behind it.
+    wake: threading.Event = field(default_factory=threading.Event)
     done: bool = False
     result: WriteResult | None = None
     error: BaseException | None = None
@@ -39,32 +43,36 @@ class _Waiter:
 @dataclass
 class _Queue:
     waiting: list[_Waiter] = field(default_factory=list)
-    writing: bool = False
+    writing: bool = False  # a leader is writing, or has been woken to write next
 
 
 class GroupCommit:
     def __init__(self) -> None:
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
         self._queues: dict[int, _Queue] = {}
 
     def write(self, *, project: Project, records: Sequence[CallRecord]) -> WriteResult:
         if len(records) > MAX_GROUPED_RECORDS:
             return calls_write(project=project, records=records)
         waiter = _Waiter(records)
-        with self._condition:
+        with self._lock:
             queue = self._queues.setdefault(project.pk, _Queue())
             queue.waiting.append(waiter)
-            while not waiter.done and queue.writing:
-                self._condition.wait()
+            leads = not queue.writing
+            if leads:
+                queue.writing = True
+        if not leads:
+            waiter.wake.wait()
             if waiter.done:
                 return self._outcome(waiter)
-            group = self._take(queue)
+        # Leading: take what is queued now (this request first among them), write it, answer.
+        with self._lock:
+            group = self._take(self._queues[project.pk])
         self._lead(project, group)
         return self._outcome(waiter)
 
     @staticmethod
     def _take(queue: _Queue) -> list[_Waiter]:
-        queue.writing = True
         group, size = [], 0
         while queue.waiting and (not group or size + len(queue.waiting[0].records) <= MAX_GROUP_RECORDS):
             waiter = queue.waiting.pop(0)
@@ -80,7 +88,7 @@ class GroupCommit:
             results = _split(combined, [len(waiter.records) for waiter in group])
         except BaseException as failure:  # every request of the group learns of it, then it propagates
             error = failure
-        with self._condition:
+        with self._lock:
             for index, waiter in enumerate(group):
                 waiter.done = True
                 if error is None:
@@ -88,10 +96,13 @@ class GroupCommit:
                 else:
                     waiter.error = error
             queue = self._queues[project.pk]
-            queue.writing = False
-            if not queue.waiting:
+            if queue.waiting:
+                queue.waiting[0].wake.set()  # the oldest queued request leads the next write
+            else:
+                queue.writing = False
                 del self._queues[project.pk]
-            self._condition.notify_all()
+        for waiter in group:
+            waiter.wake.set()
 
     @staticmethod
     def _outcome(waiter: _Waiter) -> WriteResult:
