@@ -87,6 +87,37 @@ def test_a_failed_write_fails_every_request_of_the_group(project):
     assert committer.write(project=project, records=[record(start_time=START)]).accepted == [0]
 
 
+def test_a_failed_group_fails_all_its_requests_and_the_next_leader_carries_on(project):
+    committer = GroupCommit()
+    blocker = connections.create_connection("default")
+    try:
+        committer.write(project=project, records=[record(trace_id="busy", span_id="seed", start_time=START)])
+        with blocker.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT 1 FROM calls_trace WHERE project_id = %s AND trace_id = 'busy' FOR UPDATE",
+                           [project.pk])
+            leader, leader_result = in_threads([lambda: committer.write(
+                project=project, records=[record(trace_id="busy", span_id="leader", start_time=START)])])
+            _wait_for(lambda: committer._queues.get(project.pk) and committer._queues[project.pk].writing)
+            # Queued behind the blocked write: three good requests and one that breaks a constraint.
+            records = [record(trace_id=f"g{i}", span_id="x", start_time=START) for i in range(3)]
+            records.append(record(trace_id="bad", span_id="x", start_time=START, input_tokens=-5))
+            followers, results = in_threads([lambda r=r: committer.write(project=project, records=[r])
+                                             for r in records])
+            _wait_for(lambda: len(committer._queues[project.pk].waiting) == 4)
+            cursor.execute("COMMIT")
+        for thread in leader + followers:
+            thread.join()
+    finally:
+        blocker.close()
+    assert leader_result[0].accepted == [0]
+    # One transaction: the bad record fails it, and with it every request it carried.
+    assert all(isinstance(result, Exception) and "calls_call_tokens_nonnegative" in str(result) for result in results)
+    assert not Call.objects.filter(trace_id__startswith="g").exists()
+    assert committer._queues == {}
+    assert committer.write(project=project, records=records[:3]).accepted == [0, 1, 2]  # their retry
+
+
 def _wait_for(condition, attempts: int = 500) -> None:
     import time
 
