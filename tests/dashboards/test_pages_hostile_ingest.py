@@ -36,5 +36,10 @@ def test_hostile_text_ingested_over_http_is_shown_as_text_on_the_trace_page(stor
     assert "{{ settings.SECRET_KEY }}{% debug %}" in page  # shown, not evaluated
     assert settings.SECRET_KEY not in page
     assert "&#x27;; DROP TABLE calls_call; --" in page
-    assert "invoice\u202etxt.exe" in page
+    # Shown, and isolated: the override cannot reorder the page text after the name.
+    assert "<bdi>invoice\u202etxt.exe</bdi>" in page
     assert "\x00" not in page and "before\ufffdafter" in page
+    listed = client.get(f"/p/{storing.slug}/traces/", {"show": "all"})
+    assert listed.status_code == 200
+    listed = listed.content.decode()
+    assert "<bdi>invoice\u202etxt.exe</bdi>" in listed  # every table cell is isolated too
