@@ -50,28 +50,35 @@ def test_each_request_gets_its_own_positions_and_retries_stay_single(project):
     assert Call.objects.filter(project=project).count() == 25
 
 
-def test_requests_queued_behind_a_write_go_together_in_the_next_transaction(project):
-    committer = GroupCommit()
-    # Hold the lock the leader's trace upsert needs, so its write waits while others queue.
+def queued_behind_a_held_write(committer: GroupCommit, project, followers: list) -> tuple[list, list]:
+    """Run `followers` (records, one request each) queued behind a leader whose write is held
+    up, then let it go. Returns the leader's and the followers' results, once all are done."""
     blocker = connections.create_connection("default")
     try:
         committer.write(project=project, records=[record(trace_id="busy", span_id="seed", start_time=START)])
         with blocker.cursor() as cursor:
+            # Hold the lock the leader's trace upsert needs, so its write waits while others queue.
             cursor.execute("BEGIN")
             cursor.execute("SELECT 1 FROM calls_trace WHERE project_id = %s AND trace_id = 'busy' FOR UPDATE",
                            [project.pk])
-            leader, _ = in_threads([lambda: committer.write(
+            leader, leader_results = in_threads([lambda: committer.write(
                 project=project, records=[record(trace_id="busy", span_id="leader", start_time=START)])])
             _wait_for(lambda: committer._queues.get(project.pk) and committer._queues[project.pk].writing)
-            followers, results = in_threads([lambda i=i: committer.write(
-                project=project, records=[record(trace_id=f"f{i}", span_id="x", start_time=START)])
-                for i in range(5)])
-            _wait_for(lambda: len(committer._queues[project.pk].waiting) == 5)
+            threads, results = in_threads([lambda r=r: committer.write(project=project, records=[r])
+                                           for r in followers])
+            _wait_for(lambda: len(committer._queues[project.pk].waiting) == len(followers))
             cursor.execute("COMMIT")
-        for thread in leader + followers:
+        for thread in leader + threads:
             thread.join()
     finally:
         blocker.close()
+    return leader_results, results
+
+
+def test_requests_queued_behind_a_write_go_together_in_the_next_transaction(project):
+    committer = GroupCommit()
+    _, results = queued_behind_a_held_write(
+        committer, project, [record(trace_id=f"f{i}", span_id="x", start_time=START) for i in range(5)])
     assert all(result.accepted == [0] for result in results)
     # now() is the transaction's start: the five followers share one transaction.
     moments = set(Call.objects.filter(trace_id__startswith="f").values_list("ingested_at", flat=True))
@@ -89,27 +96,10 @@ def test_a_failed_write_fails_every_request_of_the_group(project):
 
 def test_a_failed_group_fails_all_its_requests_and_the_next_leader_carries_on(project):
     committer = GroupCommit()
-    blocker = connections.create_connection("default")
-    try:
-        committer.write(project=project, records=[record(trace_id="busy", span_id="seed", start_time=START)])
-        with blocker.cursor() as cursor:
-            cursor.execute("BEGIN")
-            cursor.execute("SELECT 1 FROM calls_trace WHERE project_id = %s AND trace_id = 'busy' FOR UPDATE",
-                           [project.pk])
-            leader, leader_result = in_threads([lambda: committer.write(
-                project=project, records=[record(trace_id="busy", span_id="leader", start_time=START)])])
-            _wait_for(lambda: committer._queues.get(project.pk) and committer._queues[project.pk].writing)
-            # Queued behind the blocked write: three good requests and one that breaks a constraint.
-            records = [record(trace_id=f"g{i}", span_id="x", start_time=START) for i in range(3)]
-            records.append(record(trace_id="bad", span_id="x", start_time=START, input_tokens=-5))
-            followers, results = in_threads([lambda r=r: committer.write(project=project, records=[r])
-                                             for r in records])
-            _wait_for(lambda: len(committer._queues[project.pk].waiting) == 4)
-            cursor.execute("COMMIT")
-        for thread in leader + followers:
-            thread.join()
-    finally:
-        blocker.close()
+    # Queued behind the held write: three good requests and one that breaks a constraint.
+    records = [record(trace_id=f"g{i}", span_id="x", start_time=START) for i in range(3)]
+    records.append(record(trace_id="bad", span_id="x", start_time=START, input_tokens=-5))
+    leader_result, results = queued_behind_a_held_write(committer, project, records)
     assert leader_result[0].accepted == [0]
     # One transaction: the bad record fails it, and with it every request it carried.
     assert all(isinstance(result, Exception) and "calls_call_tokens_nonnegative" in str(result) for result in results)
