@@ -252,6 +252,14 @@ def input_hash(prompt_json: str, *, key: bytes) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def kept_masked(value: Any, redaction: str) -> Any:
+    """Free text beside the content (metadata, feedback comments): kept in every redaction
+    mode, masked unless the project stores content as sent."""
+    if not value or redaction == RedactionMode.STORE:
+        return value
+    return mask_value(value)
+
+
 class RowBuilder:
     """Turns records into staging rows for one project: prices, redacts, encodes."""
 
@@ -270,10 +278,7 @@ class RowBuilder:
         return mask_value(value)
 
     def metadata(self, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        """Metadata is kept in every mode, masked unless content is stored as sent."""
-        if not value or self.redaction == RedactionMode.STORE:
-            return value
-        return mask_value(value)
+        return kept_masked(value, self.redaction)
 
     def row(self, record: CallRecord) -> tuple:
         end_time = record.end_time

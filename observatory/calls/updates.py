@@ -18,9 +18,8 @@ from django.utils import timezone
 
 from observatory.calls.models import MODEL_CALL_KINDS, Call, CallContent, CostSource
 from observatory.calls.records import CallPatch, CallRecord, ScoreRecord, TraceAnnotation
-from observatory.calls.redaction import mask_text
-from observatory.calls.services import _CALL_NAMES, RowBuilder, clean_text, json_text
-from observatory.tenancy.models import Project, RedactionMode
+from observatory.calls.services import _CALL_NAMES, RowBuilder, clean_text, json_text, kept_masked
+from observatory.tenancy.models import Project
 
 _ANNOTATE = """
 INSERT INTO calls_trace AS t (
@@ -117,17 +116,15 @@ def traces_annotate(
 
 def scores_write(*, project: Project, scores: Sequence[ScoreRecord], using: str = DEFAULT_DB_ALIAS) -> None:
     """Store scores; a score sent again with the same id replaces the earlier one. A comment is
-    free text from end users, like metadata: kept in every redaction mode, masked unless the
-    project stores content as sent."""
+    free text from end users, redacted like metadata."""
     if not scores:
         return
     latest = {score.score_id: score for score in scores}  # the last word in one request wins
-    masked = project.redaction_mode != RedactionMode.STORE
     rows = [
         (
             project.pk, clean_text(s.score_id), clean_text(s.trace_id), clean_text(s.span_id),
             clean_text(s.session_id), clean_text(s.name), s.data_type, s.value, clean_text(s.string_value),
-            clean_text(mask_text(s.comment) if masked and s.comment else s.comment), s.source, s.timestamp,
+            clean_text(kept_masked(s.comment, project.redaction_mode)), s.source, s.timestamp,
         )
         for s in sorted(latest.values(), key=lambda score: score.score_id)
     ]
