@@ -45,7 +45,7 @@ def address_allowed(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _connect_allowed(address, timeout=socket.getdefaulttimeout(), source_address=None):
+def _connect_allowed(address, timeout, source_address=None):
     """socket.create_connection to the first allowed address of the host. The vetted address is
     the one connected to, so a DNS answer that changes in between cannot slip past the check."""
     host, port = address
