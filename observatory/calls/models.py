@@ -236,9 +236,7 @@ class Score(models.Model):
             models.Index(fields=["project", "trace_id"], name="score_trace_idx"),
             # The quality page: a window's latest scores.
             models.Index(F("project"), F("timestamp").desc(), name="score_time_idx"),
-            # The quality page's summary per score name, read from the index alone.
-            models.Index(fields=["project", "timestamp"], include=["name", "data_type", "value"],
-                         name="score_summary_idx"),
+            # The quality page's latest feedback comments, which are few among the scores.
             models.Index(fields=["project", "timestamp"], include=["name", "data_type"],
                          condition=Q(comment__isnull=False), name="score_commented_idx"),
         ]
