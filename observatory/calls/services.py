@@ -25,7 +25,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from observatory.calls.models import MODEL_CALL_KINDS, CostSource
 from observatory.calls.records import MAX_INLINE_METADATA_BYTES, CallRecord
 from observatory.calls.redaction import mask_value
-from observatory.prepared import server_cursor
+from observatory.prepared import server_cursor, with_live_connection
 from observatory.pricing.services import COST_QUANTUM, PriceBook
 from observatory.pricing.usage import TokenUsage
 from observatory.tenancy.models import Project, RedactionMode
@@ -412,8 +412,18 @@ def calls_write(*, project: Project, records: Sequence[CallRecord], using: str =
 
     builder = RowBuilder(project)
     rows = [(position, *builder.row(record)) for position, record in unique]
-    django_connection = connections[using]
-    nested = django_connection.in_atomic_block
+    # Safe to repeat on a new connection: a call already stored is only reported a duplicate.
+    inserted = with_live_connection(lambda: _insert(rows, using=using), using)
+    for position, _ in unique:
+        (result.accepted if position in inserted else result.duplicates).append(position)
+    result.accepted.sort()
+    result.duplicates.sort()
+    return result
+
+
+def _insert(rows: list[tuple], *, using: str) -> set[int]:
+    """Store the rows; the positions of those that were new."""
+    nested = connections[using].in_atomic_block
     small = len(rows) <= SMALL_BATCH
     # A small batch is one statement, and one statement is a transaction of its own: outside
     # an enclosing transaction it runs in autocommit, which saves the BEGIN and COMMIT round
@@ -426,13 +436,7 @@ def calls_write(*, project: Project, records: Sequence[CallRecord], using: str =
         else:
             _stage(cursor, cursor.connection, rows, nested=nested, using=using)
             cursor.execute(_INSERT, prepare=True)
-        inserted = {row[0] for row in cursor.fetchall()}
-
-    for position, _ in unique:
-        (result.accepted if position in inserted else result.duplicates).append(position)
-    result.accepted.sort()
-    result.duplicates.sort()
-    return result
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _stage(cursor, raw, rows: list[tuple], *, nested: bool, using: str) -> None:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from observatory.audit.services import audit_record
-from observatory.prepared import server_cursor
+from observatory.prepared import server_cursor, with_live_connection
 from observatory.tenancy.models import ApiKey, Membership, Organization, Project
 from observatory.tenancy.roles import Role
 
@@ -120,9 +120,13 @@ def _active_key_with_project(digest: str, using: str = DEFAULT_DB_ALIAS) -> ApiK
     and prepared once per connection: this runs on every ingest request, where compiling and
     planning the query cost more than running it. Revocation is read on every request."""
     key_fields, project_fields, sql = _key_lookup()
-    with server_cursor(using) as cursor:
-        cursor.execute(sql, [digest], prepare=True)
-        row = cursor.fetchone()
+
+    def lookup() -> tuple | None:
+        with server_cursor(using) as cursor:
+            cursor.execute(sql, [digest], prepare=True)
+            return cursor.fetchone()
+
+    row = with_live_connection(lookup, using)
     if row is None:
         return None
     key = ApiKey.from_db(using, key_fields, row[: len(key_fields)])
