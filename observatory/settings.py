@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "observatory.request_id.RequestIdMiddleware",
     "observatory.health.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before everything only pages need: see ingest/middleware.py.
+    "ingest.middleware.IngestFastPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

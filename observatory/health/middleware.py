@@ -51,11 +51,16 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception):
-        if not isinstance(exception, OperationalError | InterfaceError):
+        if not isinstance(exception, DATABASE_UNAVAILABLE):
             return None
-        logger.warning("database unavailable for %s %s: %s", request.method, request.path, type(exception).__name__)
-        response = JsonResponse(
-            {"detail": "The database is unavailable; nothing was stored. Retry later."}, status=503
-        )
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return database_unavailable(request, exception)
+
+
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def database_unavailable(request: HttpRequest, exception: Exception) -> JsonResponse:
+    logger.warning("database unavailable for %s %s: %s", request.method, request.path, type(exception).__name__)
+    response = JsonResponse({"detail": "The database is unavailable; nothing was stored. Retry later."}, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
