@@ -24,7 +24,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from observatory.calls.models import MODEL_CALL_KINDS, CostSource
 from observatory.calls.records import MAX_INLINE_METADATA_BYTES, CallRecord
-from observatory.calls.redaction import mask_value
+from observatory.calls.redaction import mask_value, may_hold_a_finding
 from observatory.prepared import server_cursor, with_live_connection
 from observatory.pricing.services import COST_QUANTUM, PriceBook
 from observatory.pricing.usage import TokenUsage
@@ -260,6 +260,13 @@ def kept_masked(value: Any, redaction: str) -> Any:
     return mask_value(value)
 
 
+def _masked_json(value: Any, sent: str) -> str:
+    """`sent` (the JSON text of `value`) with findings masked. The text is screened once; only
+    a value that may hold a finding is masked string by string and encoded again, which spares
+    most content the per-string work."""
+    return json_text(mask_value(value)) if may_hold_a_finding(sent) else sent
+
+
 class RowBuilder:
     """Turns records into staging rows for one project: prices, redacts, encodes."""
 
@@ -269,16 +276,21 @@ class RowBuilder:
         self.prices = PriceBook(project=project)
         self.hash_key = input_hash_key()
 
-    def content(self, value: Any) -> Any:
-        """Prompt or completion content as the project's redaction mode stores it."""
-        if value is None or self.redaction == RedactionMode.STORE:
-            return value
+    def content_json(self, value: Any) -> tuple[str | None, str | None]:
+        """(content as sent, content as the project's redaction mode stores it), as JSON text."""
+        if value is None:
+            return None, None
+        sent = json_text(value)
         if self.redaction == RedactionMode.DROP:
-            return None
-        return mask_value(value)
+            return sent, None
+        return sent, sent if self.redaction == RedactionMode.STORE else _masked_json(value, sent)
 
-    def metadata(self, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return kept_masked(value, self.redaction)
+    def metadata_json(self, value: dict[str, Any] | None) -> str | None:
+        """Metadata as JSON text, masked unless the project stores content as sent."""
+        if not value:
+            return None
+        sent = json_text(value)
+        return sent if self.redaction == RedactionMode.STORE else _masked_json(value, sent)
 
     def row(self, record: CallRecord) -> tuple:
         end_time = record.end_time
@@ -311,15 +323,13 @@ class RowBuilder:
         # A retry that does not say which attempt it is was at least the second.
         attempt = 2 if record.attempt is None and record.retry_of else record.attempt
 
-        content_input, content_output = self.content(record.input), self.content(record.output)
-        input_json = None if content_input is None else json_text(content_input)
+        sent_input, input_json = self.content_json(record.input)
+        output_json = self.content_json(record.output)[1]
         hashed = record.input_hash
-        if hashed is None and record.input is not None and record.kind in MODEL_CALL_KINDS:
+        if hashed is None and sent_input is not None and record.kind in MODEL_CALL_KINDS:
             # The prompt as sent, whatever redaction stores: masking must not hide a loop.
-            sent = input_json if content_input is record.input else json_text(record.input)
-            hashed = input_hash(sent, key=self.hash_key)
-        metadata = self.metadata(record.metadata)
-        metadata_json = json_text(metadata) if metadata else "{}"
+            hashed = input_hash(sent_input, key=self.hash_key)
+        metadata_json = self.metadata_json(record.metadata) or "{}"
         content_metadata = None
         if len(metadata_json) > MAX_INLINE_METADATA_BYTES:
             metadata_json, content_metadata = "{}", metadata_json
@@ -375,7 +385,7 @@ class RowBuilder:
             content_filter,
             hashed,
             input_json,
-            None if content_output is None else json_text(content_output),
+            output_json,
             content_metadata,
         )
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from observatory.calls.models import MODEL_CALL_KINDS, Call, CallContent, CostSource
 from observatory.calls.records import CallPatch, CallRecord, ScoreRecord, TraceAnnotation
-from observatory.calls.services import _CALL_NAMES, RowBuilder, clean_text, json_text, kept_masked
+from observatory.calls.services import _CALL_NAMES, RowBuilder, clean_text, kept_masked
 from observatory.tenancy.models import Project
 
 _ANNOTATE = """
@@ -88,10 +88,6 @@ WHERE t.project_id = %s AND t.trace_id = agg.trace_id
 """
 
 
-def _json_or_none(value: Any) -> str | None:
-    return None if value is None else json_text(value)
-
-
 def traces_annotate(
     *, project: Project, annotations: Sequence[TraceAnnotation], using: str = DEFAULT_DB_ALIAS
 ) -> None:
@@ -107,8 +103,8 @@ def traces_annotate(
             project.pk, clean_text(note.trace_id), clean_text(note.name), moment, moment,
             clean_text(note.user_id), clean_text(note.session_id), clean_text(note.environment),
             clean_text(note.release), [clean_text(tag) for tag in note.tags],
-            _json_or_none(builder.content(note.input)), _json_or_none(builder.content(note.output)),
-            _json_or_none(builder.metadata(note.metadata)),
+            builder.content_json(note.input)[1], builder.content_json(note.output)[1],
+            None if note.metadata is None else builder.metadata_json(note.metadata) or "{}",
         ))
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         cursor.executemany(_ANNOTATE, rows)
