@@ -55,6 +55,9 @@ ON CONFLICT (project_id, score_id) DO UPDATE SET
     timestamp = EXCLUDED.timestamp
 """
 
+# pg_advisory_xact_lock(namespace, project id), clear of the other advisory locks.
+_SCORE_LOCK_NAMESPACE = 0x53434F52  # "SCOR"
+
 _MODEL_KINDS = ", ".join(f"'{kind}'" for kind in sorted(MODEL_CALL_KINDS))
 # Trace totals recomputed from the calls themselves, after patches changed some of them.
 _RECOMPUTE_TRACES = f"""
@@ -125,6 +128,10 @@ def scores_write(*, project: Project, scores: Sequence[ScoreRecord], using: str 
         for s in sorted(latest.values(), key=lambda score: score.score_id)
     ]
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        # Each score's statement trigger adds it to its hourly rollup row (calls_scorehour),
+        # and two requests with scores of the same names and hours, in other orders, would
+        # lock those rows crosswise and deadlock. Score writes of one project take turns.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_SCORE_LOCK_NAMESPACE, project.pk])
         cursor.executemany(_SCORE, rows)
 
 

@@ -156,3 +156,62 @@ def test_the_summary_never_reads_another_projects_hours(project, outsider):
     scores_write(project=outsider.project, scores=_random_scores(random.Random(5), 100))
     window = _window(NOON - timedelta(days=1), NOON + timedelta(days=1))
     assert score_summary(project=project, time_range=window) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_score_writes_of_one_project_do_not_deadlock(project):
+    """Two requests whose scores lock the same hourly rollup rows in opposite orders: each has
+    taken one row when both wait on a third writer's uncommitted scores; when it commits, each
+    wants the other's row. Score writes of one project take turns, so both succeed."""
+    import threading
+
+    from django.db import connections, transaction
+
+    scores_write(project=project, scores=[_score("seed-x", NOON, name="x", value=1),
+                                          _score("seed-y", NOON, name="y", value=1)])
+    holding, release, errors = threading.Event(), threading.Event(), []
+
+    def in_thread(work):
+        def run():
+            try:
+                work()
+            except Exception as error:  # noqa: BLE001 - reported by the assertion below
+                errors.append(error)
+            finally:
+                connections.close_all()
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def third_writer():
+        with transaction.atomic():
+            scores_write(project=project, scores=[_score("b", NOON + timedelta(hours=3), name="z", value=1),
+                                                  _score("d", NOON + timedelta(hours=3), name="z", value=1)])
+            holding.set()
+            release.wait(30)
+
+    def waiting_backends() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND wait_event_type = 'Lock'")
+            return cursor.fetchone()[0]
+
+    def until(condition):
+        for _ in range(300):
+            if condition():
+                return
+            threading.Event().wait(0.05)
+
+    holder = in_thread(third_writer)
+    holding.wait(30)  # the third writer holds b and d, uncommitted
+    # Sorted by score id: the first locks x (a) then waits on b; the second locks y (c) then waits on d.
+    first = in_thread(lambda: scores_write(project=project, scores=[_score("a", NOON, name="x", value=2),
+                                                                    _score("b", NOON, name="y", value=2)]))
+    second = in_thread(lambda: scores_write(project=project, scores=[_score("c", NOON, name="y", value=3),
+                                                                     _score("d", NOON, name="x", value=3)]))
+    until(lambda: waiting_backends() >= 2)
+    release.set()
+    for thread in (holder, first, second):
+        thread.join(60)
+    assert errors == []
+    assert _rollup() == _from_scores()
