@@ -1,4 +1,4 @@
-"""Log configuration shared by Django, Celery and gunicorn: JSON lines in production, plain
+"""Log configuration shared by Django, Celery and granian: JSON lines in production, plain
 text for a developer, each record carrying the request id and, in a task, the task's id.
 
 What is logged is kept free of secrets and prompt content by what callers log (method, path,
@@ -85,7 +85,7 @@ def json_formatter_options() -> dict:
 
 
 def logging_config(*, log_format: str, level: str) -> dict:
-    """A dictConfig for Django's LOGGING, Celery (which is told to keep it) and gunicorn."""
+    """A dictConfig for Django's LOGGING, Celery (which is told to keep it) and granian."""
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log_format must be one of {LOG_FORMATS}")
     formatter = json_formatter_options() if log_format == "json" else {"()": "observatory.logs.TextFormatter"}
@@ -103,16 +103,17 @@ def logging_config(*, log_format: str, level: str) -> dict:
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "pgserver": {"level": "WARNING"},
-            # gunicorn's own messages through the same handler, once. Its access log is off:
-            # observatory.requests logs every request, with its id.
-            "gunicorn.error": {"handlers": ["console"], "level": level, "propagate": False},
-            "gunicorn.access": {"handlers": [], "propagate": False},
+            # granian's own messages (its Rust side logs as "_granian" too) through the same
+            # handler, once. Its access log is off: observatory.requests logs every request,
+            # with its id.
+            "_granian": {"handlers": ["console"], "level": level, "propagate": False},
+            "granian.access": {"handlers": [], "propagate": False},
         },
     }
 
 
 def log_settings_from_env() -> tuple[str, str]:
-    """(LOG_FORMAT, LOG_LEVEL) as settings.py and gunicorn's config both read them: JSON unless
+    """(LOG_FORMAT, LOG_LEVEL) as settings.py and the web server's settings both read them: JSON unless
     DEBUG is on, so production gets machine-readable lines without anyone asking."""
     from observatory.env import env_bool, env_choice
 

@@ -7,9 +7,12 @@
     telemetry.ALERT_SENDS.labels(channel="email").inc()
     telemetry.ALERT_SEND_FAILURES.labels(channel="email").inc()
 
-Rules that keep the numbers right under gunicorn and Celery's prefork pool, where every
-process counts on its own (prometheus-client's multiprocess mode, PROMETHEUS_MULTIPROC_DIR):
-- only Counters and Histograms here; a Gauge would need a multiprocess mode per metric;
+Rules that keep the numbers right under granian's workers and Celery's prefork pool, where
+every process counts on its own (prometheus-client's multiprocess mode, PROMETHEUS_MULTIPROC_DIR):
+- only Counters and Histograms here: a dead process's counts rightly stay in the sum, so
+  nothing has to be told when a worker exits. A Gauge would need a multiprocess mode per
+  metric, and a live one (livesum, liveall) a call to mark_process_dead on every worker exit,
+  which granian has no hook for;
 - label values come from small fixed sets (an endpoint, a reason code, a channel), never
   from ids, model names or user input, or the number of series grows without bound.
 

@@ -1,4 +1,4 @@
-"""WSGI entry point for gunicorn."""
+"""WSGI entry point for granian (`python -m observatory.deploy web`)."""
 
 import os
 

@@ -43,16 +43,18 @@ def worker_name() -> str:
 
 def run(role: str) -> None:
     python = sys.executable
-    os.chdir(ROOT)  # gunicorn and celery import `observatory` from the working directory
+    os.chdir(ROOT)  # granian and celery import `observatory` from the working directory
     if role == "migrate":
         _exec([python, "manage.py", "migrate", "--noinput"])
     elif role == "web":
-        import observatory.deploy.gunicorn_conf  # noqa: F401 - a bad GUNICORN_* value stops here, in one sentence
+        from observatory.deploy.granian_conf import granian_argv, log_config_file, web_settings
+        from observatory.health.exposition import multiprocess_dir_reset
 
+        settings = web_settings()  # a bad WEB_* value stops here, in one sentence
         _multiprocess_dir(role)
-        _exec(
-            [python, "-m", "gunicorn", "-c", "python:observatory.deploy.gunicorn_conf", "observatory.wsgi:application"]
-        )
+        # granian has no hook before it forks its workers: this process becomes its main one.
+        multiprocess_dir_reset()
+        _exec([python, "-m", "granian", *granian_argv(settings, log_config=log_config_file(settings))])
     elif role == "worker":
         from observatory.deploy.sizing import available_cpus
 
@@ -77,7 +79,7 @@ def healthcheck(role: str) -> str | None:
     if role == "web":
         from observatory.env import env_host_port
 
-        port = (env_host_port("GUNICORN_BIND") or ("", 8000))[1]
+        port = (env_host_port("WEB_BIND") or ("", 8000))[1]
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
                 return None if response.status == 200 else f"/healthz answered {response.status}"

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 # One web container must not open more PostgreSQL connections than a default server allows
-# (max_connections=100) leaves for the workers: 16 processes x GUNICORN_THREADS.
-MAX_DEFAULT_WEB_WORKERS = 16
+# (max_connections=100) leaves for the workers: 8 processes x WEB_THREADS (8).
+MAX_DEFAULT_WEB_WORKERS = 8
 
 
 def available_cpus(*, cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
@@ -25,5 +25,7 @@ def available_cpus(*, cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> 
 
 
 def default_web_workers(cpus: int) -> int:
-    """gunicorn's usual 2 x CPUs + 1 (a worker waits on PostgreSQL about as long as it computes)."""
-    return min(2 * cpus + 1, MAX_DEFAULT_WEB_WORKERS)
+    """One granian worker per CPU, at least two so that one crashing never leaves the container
+    without a server. Waiting on PostgreSQL is the blocking threads' job (WEB_THREADS), and fewer
+    processes with more threads group more concurrent ingest requests into each insert."""
+    return max(2, min(cpus, MAX_DEFAULT_WEB_WORKERS))

@@ -1,5 +1,5 @@
 """Local development stack: what `make run` and `make test` start on a laptop.
 
-Nothing here runs in production (docker-compose.yml runs gunicorn, Celery and PostgreSQL
+Nothing here runs in production (docker-compose.yml runs granian, Celery and PostgreSQL
 as separate services).
 """

@@ -38,7 +38,7 @@ def metrics_access(*, authorization: str | None, remote_addr: str | None) -> int
 
 
 def metrics_text(*, scrape_time: bool) -> bytes:
-    """Every process's counters (summed over gunicorn or Celery pool processes when
+    """Every process's counters (summed over granian workers or Celery pool processes when
     PROMETHEUS_MULTIPROC_DIR is set), plus, for the web, the values read at scrape time."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -56,8 +56,9 @@ def metrics_text(*, scrape_time: bool) -> bytes:
 
 
 def multiprocess_dir_reset() -> None:
-    """Run by gunicorn's master and the Celery worker's main process before they fork: counts
-    left in PROMETHEUS_MULTIPROC_DIR by a previous run would otherwise be added to this one's.
+    """Run by the web launcher before it becomes granian, and by the Celery worker's main process
+    before it forks: counts left in PROMETHEUS_MULTIPROC_DIR by a previous run would otherwise be
+    added to this one's.
     Only prometheus-client's own files are removed, whatever directory it points at."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not directory:

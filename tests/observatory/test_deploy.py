@@ -1,9 +1,10 @@
-"""What production runs: docker-compose.yml, the image's build steps, gunicorn's settings,
+"""What production runs: docker-compose.yml, the image's build steps, granian's settings,
 `check --deploy`, and the launcher's own checks. The processes themselves are exercised by
 tests/system/test_production_topology.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -168,33 +169,96 @@ def test_available_cpus_follow_a_cgroup_quota(tmp_path):
     assert available_cpus(cgroup_cpu_max=cpu_max) == 1
 
 
-def test_web_workers_are_two_per_cpu_plus_one_within_a_connection_budget():
-    assert [default_web_workers(cpus) for cpus in (1, 2, 4, 64)] == [3, 5, 9, 16]
+def test_web_workers_are_one_per_cpu_at_least_two_within_a_connection_budget():
+    assert [default_web_workers(cpus) for cpus in (1, 2, 4, 64)] == [2, 2, 4, 8]
 
 
 def launcher(*args: str, **env: str) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "BEAT_"))}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("WEB_", "GRANIAN_", "BEAT_"))}
     environ.update(env)
     return run([sys.executable, "-m", "observatory.deploy", *args], env=environ)
 
 
-def test_gunicorn_accepts_its_configuration_with_overrides_from_the_environment():
-    code = (
-        "import observatory.deploy.gunicorn_conf as c;"
-        "print(c.bind, c.workers, c.threads, c.timeout, c.graceful_timeout, c.limit_request_line)"
+# What granian's own command line makes of the launcher's options: it parses them (names,
+# ranges) exactly as `python -m granian` would, and the server it would start is recorded.
+GRANIAN_PARSE = """
+import json, sys
+from pathlib import Path
+import granian.cli
+from observatory.deploy.granian_conf import granian_argv, web_settings
+
+class Recorded:
+    def __init__(self, target, **options):
+        http1 = options.pop("http1_settings")
+        options.pop("http2_settings")
+        shown = {key: value for key, value in options.items() if isinstance(value, (int, str, type(None)))}
+        print(json.dumps({"target": target, "header_read_timeout": http1.header_read_timeout, **shown}, default=str))
+
+    def serve(self):
+        pass
+
+granian.cli.Server = Recorded
+config = Path(sys.argv[1])
+config.write_text("{}")
+granian.cli.cli.main(granian_argv(web_settings(), log_config=config), standalone_mode=False)
+"""
+
+
+def granian_options(tmp_path: Path, **env: str) -> dict:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("WEB_", "GRANIAN_"))}
+    shown = run([sys.executable, "-c", GRANIAN_PARSE, str(tmp_path / "logging.json")], env={**environ, **env})
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)
+
+
+def test_granian_accepts_its_configuration_with_overrides_from_the_environment(tmp_path):
+    options = granian_options(
+        tmp_path, WEB_BIND="127.0.0.1:9000", WEB_WORKERS="7", WEB_THREADS="3", WEB_GRACEFUL_TIMEOUT="45",
+        WEB_HEADER_READ_TIMEOUT="12", WEB_WORKERS_LIFETIME="3600",
     )
-    environ = dict(os.environ, GUNICORN_BIND="127.0.0.1:9000", GUNICORN_WORKERS="7", GUNICORN_TIMEOUT="45")
-    shown = run([sys.executable, "-c", code], env=environ)
-    assert shown.stdout.split() == ["['127.0.0.1:9000']", "7", "4", "45", "30", "8190"], shown.stderr
-    gunicorn_check = ["gunicorn", "--check-config", "-c", "python:observatory.deploy.gunicorn_conf"]
-    checked = run([sys.executable, "-m", *gunicorn_check, "observatory.wsgi:application"], env=environ)
-    assert checked.returncode == 0, checked.stderr
+    assert options["target"] == "observatory.wsgi:application"
+    assert {key: options[key] for key in ("address", "port", "workers", "blocking_threads", "workers_kill_timeout",
+                                          "header_read_timeout", "workers_lifetime", "workers_max_rss")} == {
+        "address": "127.0.0.1", "port": 9000, "workers": 7, "blocking_threads": 3, "workers_kill_timeout": 45,
+        "header_read_timeout": 12_000, "workers_lifetime": 3600, "workers_max_rss": 512,
+    }
+    assert options["interface"] == "wsgi" and options["respawn_failed_workers"] is True
+    assert options["log_access"] is False
 
 
-def test_a_bad_gunicorn_setting_stops_the_web_role_with_one_sentence():
-    result = launcher("web", GUNICORN_WORKERS="lots")
+def test_granian_defaults(tmp_path):
+    options = granian_options(tmp_path)
+    assert (options["address"], options["port"]) == ("0.0.0.0", 8000)
+    assert options["workers"] == default_web_workers(available_cpus())
+    assert options["blocking_threads"] == 8
+    assert options["backlog"] == 1024
+    assert options["workers_kill_timeout"] == 30
+    assert options["header_read_timeout"] == 30_000
+    assert options["workers_lifetime"] is None  # never: recycling is by memory (workers_max_rss)
+
+
+def test_the_web_log_config_is_observatory_logs_for_granian_loggers():
+    from observatory.deploy.granian_conf import log_config_file, web_settings
+
+    path = log_config_file(web_settings())
+    try:
+        config = json.loads(path.read_text())
+    finally:
+        path.unlink()
+    assert config["loggers"]["_granian"]["handlers"] == ["console"]
+    assert config["loggers"]["granian.access"] == {"handlers": [], "propagate": False}
+
+
+@pytest.mark.parametrize(("name", "value", "sentence"), [
+    ("WEB_WORKERS", "lots", "WEB_WORKERS='lots' is not a whole number."),
+    ("WEB_BIND", "8000", "WEB_BIND='8000' is not host:port (for example 0.0.0.0:9808)."),
+    ("WEB_HEADER_READ_TIMEOUT", "120", "WEB_HEADER_READ_TIMEOUT=120 is too large: the maximum is 60."),
+    ("WEB_WORKERS_LIFETIME", "30", "WEB_WORKERS_LIFETIME=30 is too small: 0 (never) or at least 60 seconds."),
+])
+def test_a_bad_web_setting_stops_the_web_role_with_one_sentence(name, value, sentence):
+    result = launcher("web", **{name: value})
     assert result.returncode == 2
-    assert result.stderr.strip() == "Configuration error: GUNICORN_WORKERS='lots' is not a whole number."
+    assert result.stderr.strip() == f"Configuration error: {sentence}"
 
 
 def test_beat_healthcheck_needs_a_recent_heartbeat(tmp_path):
@@ -213,6 +277,6 @@ def test_beat_healthcheck_needs_a_recent_heartbeat(tmp_path):
 def test_web_healthcheck_fails_when_nothing_answers():
     from tests.system.topology import free_port
 
-    result = launcher("healthcheck", "web", GUNICORN_BIND=f"127.0.0.1:{free_port()}")
+    result = launcher("healthcheck", "web", WEB_BIND=f"127.0.0.1:{free_port()}")
     assert result.returncode == 1
     assert "/healthz did not answer" in result.stderr

@@ -1,4 +1,4 @@
-"""Ingest through a real gunicorn while PostgreSQL goes away and comes back.
+"""Ingest through a real granian while PostgreSQL goes away and comes back.
 
 Clients must get 503 with Retry-After during the outage (never a false 2xx), and what they
 retry afterwards must be stored exactly once, together with what was stored before.
@@ -30,7 +30,7 @@ def web_behind_proxy(topology):
         with topology.extra_web(
             "web-proxied",
             DATABASE_URL=proxy.url(connection.settings_dict, application_name=topology.application_name + "-proxied"),
-            GUNICORN_WORKERS="2",
+            WEB_WORKERS="2",
         ) as (_, base_url):
             yield base_url, proxy
     finally:

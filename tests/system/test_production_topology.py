@@ -1,5 +1,5 @@
 """The production topology as separate processes over real connections (see topology.py):
-gunicorn with several workers, a Celery worker and beat on Redis, PostgreSQL, an SMTP sink.
+granian with several workers, a Celery worker and beat on Redis, PostgreSQL, an SMTP sink.
 
 It checks what exists now: probes and healthchecks, metrics behind their token, a job's round
 trip through the broker with its request id, a worker killed in the middle of a job, dropped
@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote
 
+import psutil
 import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -109,7 +110,7 @@ def test_readyz_is_503_naming_the_broker_when_the_broker_is_unreachable(topology
     url = f"http://127.0.0.1:{port}"
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
     web = topology.spawn(
-        "web-without-broker", "web", GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1", CELERY_BROKER_URL=nowhere
+        "web-without-broker", "web", WEB_BIND=f"127.0.0.1:{port}", WEB_WORKERS="1", CELERY_BROKER_URL=nowhere
     )
     try:
         topology.wait_for_web(url, web)
@@ -152,12 +153,45 @@ def test_metrics_need_the_token_and_report_rollup_lag_and_queue_depth(topology):
     assert samples[("observatory_dependency_up", (("dependency", "broker"),))] == 1
 
 
-def test_counters_of_every_gunicorn_worker_are_added_up(topology):
+def counting_pids(topology) -> set[int]:
+    """Processes with counts in the web's multiprocess directory (prometheus-client names its
+    files by process id)."""
+    directory = topology.workdir / "metrics-web"
+    return {int(path.stem.rpartition("_")[2]) for path in directory.glob("counter_*.db")}
+
+
+def test_counters_of_every_web_worker_are_added_up(topology):
     key = ("observatory_http_requests_total", (("method", "GET"), ("status", "200"), ("view", "healthz")))
     before = metric_samples(topology.metrics()).get(key, 0)
-    for _ in range(20):  # spread by the kernel over the 3 workers, each counting on its own
+    for _ in range(20):  # spread over the 3 workers, each counting on its own
         assert topology.request("GET", "/healthz").status == 200
     assert metric_samples(topology.metrics())[key] == before + 20
+    workers = {child.pid for child in psutil.Process(topology.processes["web"].popen.pid).children()}
+    assert len(workers & counting_pids(topology)) >= 2
+
+
+def test_the_counts_of_a_web_worker_that_died_stay_in_the_sum(topology):
+    """granian replaces a worker that dies (--respawn-failed-workers) and, unlike gunicorn's
+    child_exit, tells nobody. Nothing needs telling: mark_process_dead only drops live gauges,
+    which are not used here, and a dead worker's counts must stay in the sums, counters never
+    going down."""
+    key = ("observatory_http_requests_total", (("method", "GET"), ("status", "200"), ("view", "healthz")))
+    for _ in range(10):
+        assert topology.request("GET", "/healthz").status == 200
+    web = psutil.Process(topology.processes["web"].popen.pid)
+    workers = web.children()
+    victim = next(worker for worker in workers if worker.pid in counting_pids(topology))
+    counted = metric_samples(topology.metrics())[key]
+    victim.kill()
+    victim.wait(20)
+    def replaced() -> bool:
+        alive = {child.pid for child in web.children() if child.status() != psutil.STATUS_ZOMBIE}
+        return len(alive) == len(workers) and victim.pid not in alive
+
+    wait_until(replaced, timeout=60, what="granian replacing the killed worker")
+    assert victim.pid in counting_pids(topology)
+    assert metric_samples(topology.metrics())[key] == counted
+    topology.wait_for_web(topology.base_url, topology.processes["web"])  # the replacement serves too
 
 
 def test_a_job_goes_through_the_broker_and_its_logs_carry_the_request_id(topology):
@@ -237,7 +271,7 @@ def test_events_over_http_are_stored_once_rolled_up_by_beat_and_the_worker_and_n
         response = topology.request("POST", "/api/v1/events", body=body, headers=headers)
         assert response.status == 200, response.body
     assert Call.objects.filter(project__slug=slug).count() == 60
-    # Every gunicorn worker counted what it acknowledged; /metrics adds them up (retries included).
+    # Every web worker counted what it acknowledged; /metrics adds them up (retries included).
     assert metric_samples(topology.metrics())[accepted_key] == accepted_before + 80
 
     # Beat schedules the rollup job, the worker runs it, the metrics API then answers from it.

@@ -1,4 +1,4 @@
-"""A short run of bench/soak.py: concurrent valid, repeated and invalid events through gunicorn
+"""A short run of bench/soak.py: concurrent valid, repeated and invalid events through granian
 while beat and the worker roll up and evaluate; what is stored must be exactly what was
 acknowledged, and the rollups must equal the raw calls. Speed and memory are the benchmark's
 to report, not this test's to assert."""

@@ -1,7 +1,7 @@
 """The production topology without Docker: the processes docker-compose.yml runs, started with
 the same launcher (`python -m observatory.deploy web|worker|beat`), talking over real sockets.
 
-- web: gunicorn with several workers on a free loopback port, with the real gunicorn config;
+- web: granian with several workers on a free loopback port, with the real settings;
 - worker and beat: Celery on the broker from CELERY_BROKER_URL (Redis by default), on a queue
   and worker name of their own, so test runs sharing a broker never take each other's jobs;
 - PostgreSQL: the pytest-django test database, reached under an application_name of its own
@@ -203,9 +203,9 @@ class Topology:
             SECURE_SSL_REDIRECT="0",
             METRICS_TOKEN=METRICS_TOKEN,
             WORKER_METRICS_BIND=f"127.0.0.1:{self.worker_metrics_port}",
-            GUNICORN_BIND=f"127.0.0.1:{self.web_port}",
-            GUNICORN_WORKERS="3",
-            GUNICORN_THREADS="2",
+            WEB_BIND=f"127.0.0.1:{self.web_port}",
+            WEB_WORKERS="3",
+            WEB_THREADS="2",
             BEAT_SCHEDULE_FILE=str(self.workdir / "beat" / "schedule"),
             EMAIL_HOST="127.0.0.1",
             EMAIL_PORT=str(self.smtp.port if self.smtp else 25),
@@ -275,7 +275,7 @@ class Topology:
         """Another web process with settings of its own, on a free port; yields (port, base
         URL) once it answers and stops it afterwards."""
         port = free_port()
-        process = self.spawn(name, "web", GUNICORN_BIND=f"127.0.0.1:{port}", **env)
+        process = self.spawn(name, "web", WEB_BIND=f"127.0.0.1:{port}", **env)
         base_url = f"http://127.0.0.1:{port}"
         self.wait_for_web(base_url, process)
         try:
