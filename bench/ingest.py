@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/ingest.py [--events 100000] [--workers 2] [--threads 8] [--concurrency 4]
 
-Starts gunicorn (production settings) against DATABASE_URL or the embedded PostgreSQL, then:
+Starts the web role as production does (`python -m observatory.deploy web`: granian) against
+DATABASE_URL or the embedded PostgreSQL, then:
 1. raw COPY: the rows the write path would store, COPYed straight into calls_call (best of three);
 2. POST /api/v1/events with 1,000 and with 100 events per request, from concurrent clients;
 3. single-event requests, driven by wrk when it is installed (Debian package `wrk`), else by
@@ -217,24 +218,39 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
+def start_web(port: int, workers: int, threads: int) -> subprocess.Popen:
+    """The web role exactly as production starts it (`python -m observatory.deploy web`, granian
+    with observatory.deploy.granian_conf), with the sizes under test; no worker is recycled
+    mid-run, and only warnings are logged."""
     env = dict(os.environ, DEBUG="0", ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="0",
-               INGEST_RATE_LIMIT_PER_SECOND="0")
+               INGEST_RATE_LIMIT_PER_SECOND="0", LOG_LEVEL="warning", WEB_BIND=f"127.0.0.1:{port}",
+               WEB_WORKERS=str(workers), WEB_THREADS=str(threads), WEB_WORKERS_MAX_RSS="0")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # a fresh one, as in production
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "observatory.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-         "--access-logfile", "/dev/null", "--error-logfile", "-", "--log-level", "warning"],
+        [sys.executable, "-m", "observatory.deploy", "web"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
                 return process
         except OSError:
-            time.sleep(0.2)
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.2)
     process.kill()
-    raise RuntimeError("gunicorn did not start")
+    raise RuntimeError("the web server did not start")
+
+
+def web_server(workers: int, threads: int) -> dict:
+    from importlib.metadata import version
+
+    return {"server": "granian", "version": version("granian"), "interface": "wsgi",
+            "launcher": "python -m observatory.deploy web", "workers": workers, "threads": threads}
 
 
 def main() -> None:
@@ -261,7 +277,7 @@ def main() -> None:
 
     now = datetime.now(UTC)
     report = {"machine": machine(), "started": now.isoformat(timespec="seconds"),
-              "gunicorn": {"workers": options.workers, "threads": options.threads, "worker_class": "gthread"}}
+              "web_server": web_server(options.workers, options.threads)}
     # The ceiling varies from run to run with checkpoints and autovacuum on a large table: the
     # best of a few runs (new rows each time) is the one the phases are held to.
     report["raw_copy_runs_rows_per_s"] = [
@@ -275,7 +291,7 @@ def main() -> None:
 
     connections.close_all()
     port = free_port()
-    server = start_gunicorn(port, options.workers, options.threads)
+    server = start_web(port, options.workers, options.threads)
     try:
         for size in (1000, 100):
             run = f"batch{size}-{uuid.uuid4().hex[:8]}-"

@@ -2,22 +2,22 @@
 
     .venv/bin/python bench/soak.py [--duration 180] [--rate 40] [--concurrency 8]
 
-Starts web (gunicorn), a Celery worker and beat as production runs them (tests/system/
+Starts web (granian), a Celery worker and beat as production runs them (tests/system/
 topology.py), against DATABASE_URL or the embedded PostgreSQL and the broker in
 CELERY_BROKER_URL (Redis on 127.0.0.1 by default). For `--duration` seconds, `--concurrency`
 clients POST to /api/v1/events at a steady `--rate` requests per second in all, each request
 one to twenty events of which about 80 % are new, 10 % repeat an event already acknowledged
 and 10 % are invalid; meanwhile beat and the worker run rollups every second, and budget and
 alert-rule evaluations every minute, for the soak's project. The RSS of every process (web
-master and workers, worker and its pool, beat) is sampled throughout. Then it stops by
+main process and workers, worker and its pool, beat) is sampled throughout. Then it stops by
 itself and checks:
 
 - stored calls equal exactly the events acknowledged as accepted, each stored once;
 - every repeat was answered as a duplicate, every invalid event rejected naming a field;
 - once the rollup job has caught up, rolled-up counts, tokens and cost equal the raw calls.
 
-gunicorn never recycles its workers during a soak (GUNICORN_MAX_REQUESTS=0): recycling would
-hide a leak.
+The web server never recycles its workers during a soak (WEB_WORKERS_MAX_RSS=0, and no
+WEB_WORKERS_LIFETIME): recycling would hide a leak.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ if str(ROOT) not in sys.path:
 
 MIB = 1024 * 1024
 # What a soak's processes get on top of the topology's production settings.
-SOAK_ENV = {"ROLLUP_INTERVAL_SECONDS": "1", "GUNICORN_MAX_REQUESTS": "0"}
+SOAK_ENV = {"ROLLUP_INTERVAL_SECONDS": "1", "WEB_WORKERS_MAX_RSS": "0", "WEB_WORKERS_LIFETIME": "0"}
 CATCH_UP_TIMEOUT = 180  # an upper bound for the last rollups, not a speed claim
 # How each expected answer is counted among what was sent.
 SENT_AS = {"accepted": "new", "duplicate": "repeat", "rejected": "invalid"}
@@ -287,6 +287,7 @@ def run_soak(topology, *, duration: float, rate: float, concurrency: int, sample
     }
     latencies = sorted(tally.latencies)
     return {
+        "web_server": web_server(topology),
         "duration_s": round(elapsed, 1),
         "target_requests_per_s": rate,
         "concurrency": concurrency,
@@ -308,6 +309,16 @@ def run_soak(topology, *, duration: float, rate: float, concurrency: int, sample
         "rss": rss_report(samples),
         "processes_alive": {name: process.alive() for name, process in topology.processes.items()},
     }
+
+
+def web_server(topology) -> dict:
+    """What served the soak: the web role as production starts it, with the topology's sizes."""
+    from importlib.metadata import version
+
+    env = topology.environment()
+    return {"server": "granian", "version": version("granian"), "interface": "wsgi",
+            "launcher": "python -m observatory.deploy web", "workers": int(env["WEB_WORKERS"]),
+            "threads": int(env["WEB_THREADS"])}
 
 
 def machine() -> dict:

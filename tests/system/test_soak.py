@@ -37,4 +37,5 @@ def test_a_short_soak_stores_exactly_what_was_acknowledged_and_rolls_it_up(soak_
     assert answered["accepted"] == report["stored_calls"] == sent["new"]
     assert set(report["statuses"]) <= {"200", "207", "400"}
     assert all(report["processes_alive"].values())
+    assert report["web_server"]["server"] == "granian"
     assert {label.split(":")[0] for label in report["rss"]} == {"web", "worker", "beat"}
