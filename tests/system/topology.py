@@ -90,7 +90,8 @@ def database_url(settings_dict: Mapping[str, Any], *, application_name: str) -> 
 @dataclass
 class Response:
     status: int
-    headers: Mapping[str, str]
+    # Case-insensitive, as HTTP header names are: granian sends them in lower case.
+    headers: Message
     body: bytes
 
     def json(self) -> Any:
@@ -348,9 +349,9 @@ class Topology:
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return Response(response.status, dict(response.headers), response.read())
+                return Response(response.status, response.headers, response.read())
         except urllib.error.HTTPError as error:
-            return Response(error.code, dict(error.headers), error.read())
+            return Response(error.code, error.headers, error.read())
 
     def metrics(self, *, url: str | None = None) -> str:
         response = self.request("GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, base_url=url)
