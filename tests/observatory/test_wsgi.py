@@ -1,0 +1,29 @@
+"""The WSGI entry point: a request's environ carries what the request brought, not the process
+environment granian copies into it."""
+
+from __future__ import annotations
+
+from observatory.wsgi import without_process_environment
+
+
+def test_the_process_environment_does_not_reach_request_meta(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://observatory:hunter2@db/observatory")
+    monkeypatch.setenv("HTTP_X_FORWARDED_FOR", "10.9.8.7")
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        return [b""]
+
+    application = without_process_environment(app)
+    granian_environ = {  # granian: the process environment, then the request's own keys over it
+        "DATABASE_URL": "postgres://observatory:hunter2@db/observatory", "HTTP_X_FORWARDED_FOR": "10.9.8.7",
+        "wsgi.url_scheme": "http", "REQUEST_METHOD": "GET", "PATH_INFO": "/healthz", "HTTP_HOST": "web",
+    }
+    application(dict(granian_environ), lambda *args: None)
+    assert "DATABASE_URL" not in seen and "HTTP_X_FORWARDED_FOR" not in seen
+    assert seen["PATH_INFO"] == "/healthz" and seen["HTTP_HOST"] == "web"
+
+    # A request header that happens to share a variable's name, with a value of its own, stays.
+    application(dict(granian_environ, HTTP_X_FORWARDED_FOR="203.0.113.5"), lambda *args: None)
+    assert seen["HTTP_X_FORWARDED_FOR"] == "203.0.113.5"
