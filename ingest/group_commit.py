@@ -127,5 +127,5 @@ def _split(combined: WriteResult, sizes: list[int]) -> list[WriteResult]:
     return results
 
 
-# One per web process: gunicorn's threads share it, its processes each have their own.
+# One per web process: granian's blocking threads share it, its processes each have their own.
 group_commit = GroupCommit()

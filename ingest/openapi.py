@@ -49,7 +49,7 @@ _RESPONSES = {
     400: (_RESULT, "Malformed request, or every event rejected."),
     401: (_PROBLEM, "Missing, unknown or revoked API key."),
     405: (None, "Only POST is allowed."),
-    408: (_PROBLEM, "The body did not arrive in time."),
+    408: (_PROBLEM, "The connection failed before the body was complete."),
     413: (_PROBLEM, "Body over the limit, before or after decompression."),
     415: (_PROBLEM, "Not JSON, or an unsupported Content-Encoding."),
     429: (_PROBLEM, "Rate limit of the key exceeded; see Retry-After."),

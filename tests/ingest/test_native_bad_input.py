@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import tracemalloc
 import zlib
 from datetime import timedelta
 
 import pytest
+from django.core.handlers.wsgi import WSGIRequest
 
+from ingest.native.views import events_ingest_view
 from observatory.calls.models import Call, CallContent
 from observatory.tenancy.services import api_key_revoke
 from tests.ingest.conftest import event, now_iso
@@ -52,6 +55,24 @@ def test_body_over_the_limit(ingest, settings):
     settings.INGEST_MAX_BODY_BYTES = 100_000
     payload = {"events": [event(id=f"e{i}", input="x" * 1000) for i in range(200)]}
     assert "larger than 100,000 bytes" in request_error(ingest.post(payload), 413)
+
+
+def test_a_body_shorter_than_its_content_length_is_refused_as_incomplete(api_key):
+    """What the web server hands over when the client went away mid-body."""
+    body = json.dumps(event(id="cut")).encode()
+    request = WSGIRequest({
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/events", "SERVER_NAME": "testserver", "SERVER_PORT": "80",
+        "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body) + 40), "CONTENT_TYPE": "application/json",
+        "HTTP_AUTHORIZATION": f"Bearer {api_key.secret}", "wsgi.url_scheme": "http",
+    })
+    response = events_ingest_view(request)
+    assert response.status_code == 400 and not Call.objects.exists()
+    message = json.loads(response.content)["detail"]
+    assert message.startswith(f"The request body ended after {len(body):,} of the {len(body) + 40:,} bytes")
+
+
+def test_a_content_length_that_is_not_a_number(ingest):
+    assert request_error(ingest.post(event(), headers={"CONTENT_LENGTH": "12abc"}), 400) == "Content-Length is not a number."
 
 
 def test_gzip_bomb_is_refused_without_inflating_it(ingest, settings):
