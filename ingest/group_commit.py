@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from observatory.calls.records import CallRecord
 from observatory.calls.services import WriteResult, calls_write
-from observatory.tenancy.models import Project
+from observatory.tenancy.models import ApiKey, Project
+from observatory.tenancy.recent_keys import write_guard
 
 # Requests with more records than this are written on their own: they amortise their own cost.
 MAX_GROUPED_RECORDS = 16
@@ -31,6 +32,7 @@ MAX_GROUP_RECORDS = 2000
 @dataclass
 class _Waiter:
     records: Sequence[CallRecord]
+    unproven_key: ApiKey | None
     # Set once: when the write holding these records has ended, or when this request is to
     # lead the next write. Each request waits on its own, so finishing a write wakes only the
     # requests it answered and the next leader, not every request queued behind it.
@@ -51,10 +53,15 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queues: dict[int, _Queue] = {}
 
-    def write(self, *, project: Project, records: Sequence[CallRecord]) -> WriteResult:
+    def write(self, *, project: Project, records: Sequence[CallRecord], unproven_key: ApiKey | None = None
+              ) -> WriteResult:
+        """`unproven_key`: the request's key, remembered rather than looked up (see
+        observatory.tenancy.recent_keys); the write stores nothing unless it still holds, and
+        then every request of the group gets a stale result and tries again on its own."""
         if len(records) > MAX_GROUPED_RECORDS:
-            return calls_write(project=project, records=records)
-        waiter = _Waiter(records)
+            guard = None if unproven_key is None else write_guard([unproven_key], project)
+            return calls_write(project=project, records=records, guard=guard)
+        waiter = _Waiter(records, unproven_key)
         with self._lock:
             queue = self._queues.setdefault(project.pk, _Queue())
             queue.waiting.append(waiter)
@@ -83,8 +90,11 @@ class GroupCommit:
     def _lead(self, project: Project, group: list[_Waiter]) -> None:
         error: BaseException | None = None
         results: list[WriteResult] = []
+        unproven = {waiter.unproven_key.pk: waiter.unproven_key for waiter in group if waiter.unproven_key}
+        # Rows are built for this request's project; the guard holds it to what the rows assumed.
+        guard = write_guard(unproven.values(), project) if unproven else None
         try:
-            combined = calls_write(project=project, records=[record for w in group for record in w.records])
+            combined = calls_write(project=project, records=[record for w in group for record in w.records], guard=guard)
             results = _split(combined, [len(waiter.records) for waiter in group])
         except BaseException as failure:  # every request of the group learns of it, then it propagates
             error = failure
@@ -113,7 +123,7 @@ class GroupCommit:
 
 def _split(combined: WriteResult, sizes: list[int]) -> list[WriteResult]:
     """The combined result's positions, given back to each request in its own numbering."""
-    results = [WriteResult() for _ in sizes]
+    results = [WriteResult(stale=combined.stale) for _ in sizes]
     owner, offset = [], []
     start = 0
     for index, size in enumerate(sizes):

@@ -11,13 +11,21 @@ from ingest.limits import IngestWindow
 from ingest.native.normalise import event_normalise
 from ingest.native.schema import MAX_EVENTS_PER_REQUEST
 
-from observatory.tenancy.models import Project
+from observatory.tenancy.models import ApiKey, Project
 
 
 @dataclass
 class IngestReport:
     status: int
     body: dict[str, Any]
+    # Nothing was stored: the unproven key, or its project, is not what it was (see
+    # observatory.tenancy.recent_keys). The request is to be authenticated and sent again.
+    stale: bool = False
+
+    @property
+    def stored_anything(self) -> bool:
+        """Whether a write ran (and so proved the key): accepted or already stored."""
+        return bool(self.body.get("accepted") or self.body.get("duplicates"))
 
 
 def _events_of(payload: Any) -> list[Any]:
@@ -38,9 +46,12 @@ def _events_of(payload: Any) -> list[Any]:
     raise IngestError('The body must be one event object or {"events": [...]}.')
 
 
-def events_ingest(*, project: Project, payload: Any) -> IngestReport:
+def events_ingest(*, project: Project, payload: Any, unproven_key: ApiKey | None = None) -> IngestReport:
     """Store the valid events of `payload` durably and exactly once; one bad event never
-    drops the good ones. The report says, per event, what happened to it."""
+    drops the good ones. The report says, per event, what happened to it.
+
+    `unproven_key`: the request's key when it was remembered rather than looked up; the write
+    then stores nothing unless the key and project still hold, and the report is `stale`."""
     events = _events_of(payload)
     window = IngestWindow.now()
     results: list[dict[str, Any]] = []
@@ -59,7 +70,9 @@ def events_ingest(*, project: Project, payload: Any) -> IngestReport:
             result["warnings"] = outcome.warnings
         results.append(result)
 
-    written = group_commit.write(project=project, records=records)
+    written = group_commit.write(project=project, records=records, unproven_key=unproven_key)
+    if written.stale:
+        return IngestReport(status=409, body={}, stale=True)
     for position in written.accepted:
         results[positions[position]]["status"] = "accepted"
     for position in written.duplicates:

@@ -16,7 +16,11 @@ from django.views.decorators.http import require_POST
 from ingest import metrics as ingest_metrics
 from ingest.http import IngestError, body_read, json_decode, require_content_type
 from ingest.native.services import events_ingest
-from observatory.tenancy.authentication import AuthorizationError, api_key_from_authorization
+from observatory.tenancy.authentication import (
+    AuthorizationError,
+    api_key_looked_up_again,
+    recent_api_key_from_authorization,
+)
 from observatory.tenancy.models import ApiKey
 from observatory.tenancy.throttling import rate_limit_wait
 
@@ -37,30 +41,48 @@ def _refused(message: str, status: int, *, field: str | None = None) -> HttpResp
     return _json(body, status)
 
 
+def _unauthorized(error: AuthorizationError) -> HttpResponse:
+    response = _refused(str(error), 401)
+    response["WWW-Authenticate"] = 'Bearer realm="observatory"'
+    return response
+
+
 @csrf_exempt
 @require_POST
 def events_ingest_view(request: HttpRequest) -> HttpResponse:
+    header = request.META.get("HTTP_AUTHORIZATION")
     try:
-        key = api_key_from_authorization(request.META.get("HTTP_AUTHORIZATION"))
+        # A key remembered from an earlier request is proven by the write that stores this
+        # one's calls, in the same statement (observatory.tenancy.recent_keys).
+        key, proven = recent_api_key_from_authorization(header)
     except AuthorizationError as error:
-        response = _refused(str(error), 401)
-        response["WWW-Authenticate"] = 'Bearer realm="observatory"'
-        return response
+        return _unauthorized(error)
     wait = rate_limit_wait(key)
     if wait is not None:
         response = _refused(f"Request was throttled: this API key's rate limit is exceeded. Retry in {wait} s.", 429)
         response["Retry-After"] = str(wait)
         return response
     with ingest_metrics.request_timer("events"):  # requests that were let in
-        return _ingest(request, key)
+        try:
+            return _ingest(request, header, key, proven)
+        except AuthorizationError as error:  # revoked since it was remembered
+            return _unauthorized(error)
 
 
-def _ingest(request: HttpRequest, key: ApiKey) -> HttpResponse:
+def _ingest(request: HttpRequest, header: str | None, key: ApiKey, proven: bool) -> HttpResponse:
     try:
         require_content_type(request, "application/json")
-        report = events_ingest(project=key.project, payload=json_decode(body_read(request)))
+        payload = json_decode(body_read(request))
+        report = events_ingest(project=key.project, payload=payload, unproven_key=None if proven else key)
     except IngestError as error:
+        if not proven:
+            api_key_looked_up_again(header)  # a revoked key hears 401, not what was wrong with its request
         return _refused(error.message, error.status, field=error.field)
+    if not proven and not report.stored_anything:
+        # No write proved the remembered key: look it up, and store again if the write refused it.
+        key = api_key_looked_up_again(header)
+        if report.stale:
+            report = events_ingest(project=key.project, payload=payload)
     ingest_metrics.events_accepted("events", report.body["accepted"] + report.body["duplicates"])
     ingest_metrics.events_rejected("events", report.body["rejected"])
     return _json(report.body, report.status)

@@ -29,6 +29,7 @@ from observatory.prepared import server_cursor, with_live_connection
 from observatory.pricing.services import COST_QUANTUM, PriceBook
 from observatory.pricing.usage import TokenUsage
 from observatory.tenancy.models import Project, RedactionMode
+from observatory.tenancy.recent_keys import GUARD_OK_SQL
 
 # (column, type in the staging table). The json columns arrive as text and are cast once.
 _CALL_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -189,10 +190,15 @@ _json_encoder = msgspec.json.Encoder(decimal_format="number")
 
 @dataclass
 class WriteResult:
-    """Positions in the input sequence: newly stored, or already stored before."""
+    """Positions in the input sequence: newly stored, or already stored before. `stale` when
+    the write's guard failed and nothing was stored."""
 
     accepted: list[int] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
+    stale: bool = False
+
+
+_GUARD_FAILED = -1
 
 
 # Batches this small skip the staging table: their rows travel as one JSON parameter, expanded
@@ -204,12 +210,18 @@ SMALL_BATCH = 16
 _JSON_COLUMNS = frozenset({"metadata", "content_input", "content_output", "content_metadata"})
 _STAGING_NAMES = [name for name, _ in _STAGING_COLUMNS]
 _JSON_POSITIONS = [index for index, name in enumerate(_STAGING_NAMES) if name in _JSON_COLUMNS]
+# A guard that fails (see observatory.tenancy.recent_keys) empties the staging rows, so nothing
+# is stored, and answers the position -1.
 _INSERT_FROM_JSON = (
-    "WITH calls_staging AS MATERIALIZED (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS s({columns})),\n".format(
+    f"WITH guard AS MATERIALIZED (SELECT {GUARD_OK_SQL} AS ok),\n"
+    "calls_staging AS MATERIALIZED (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS s({columns})\n"
+    "    WHERE (SELECT ok FROM guard)),\n".format(
         columns=", ".join(f"{name} {'jsonb' if name in _JSON_COLUMNS else kind}" for name, kind in _STAGING_COLUMNS),
     )
     + _INSERT.strip().removeprefix("WITH ")
+    + f"\nUNION ALL SELECT {_GUARD_FAILED} FROM guard WHERE NOT ok"
 )
+_GUARD = f"SELECT {GUARD_OK_SQL}"
 
 
 def _rows_json(rows: list[tuple]) -> bytes:
@@ -405,8 +417,13 @@ class RowBuilder:
         )
 
 
-def calls_write(*, project: Project, records: Sequence[CallRecord], using: str = DEFAULT_DB_ALIAS) -> WriteResult:
-    """Store `records` for `project` durably and exactly once; see the module docstring."""
+def calls_write(
+    *, project: Project, records: Sequence[CallRecord], guard: str | None = None, using: str = DEFAULT_DB_ALIAS
+) -> WriteResult:
+    """Store `records` for `project` durably and exactly once; see the module docstring.
+
+    `guard` (observatory.tenancy.recent_keys.write_guard) is checked in the same transaction:
+    when it fails nothing is stored and the result is `stale`."""
     result = WriteResult()
     first_position: dict[tuple, int] = {}
     unique: list[tuple[int, CallRecord]] = []
@@ -423,7 +440,9 @@ def calls_write(*, project: Project, records: Sequence[CallRecord], using: str =
     builder = RowBuilder(project)
     rows = [(position, *builder.row(record)) for position, record in unique]
     # Safe to repeat on a new connection: a call already stored is only reported a duplicate.
-    inserted = with_live_connection(lambda: _insert(rows, using=using), using)
+    inserted = with_live_connection(lambda: _insert(rows, guard=guard, using=using), using)
+    if inserted is None:
+        return WriteResult(stale=True)
     for position, _ in unique:
         (result.accepted if position in inserted else result.duplicates).append(position)
     result.accepted.sort()
@@ -431,8 +450,8 @@ def calls_write(*, project: Project, records: Sequence[CallRecord], using: str =
     return result
 
 
-def _insert(rows: list[tuple], *, using: str) -> set[int]:
-    """Store the rows; the positions of those that were new."""
+def _insert(rows: list[tuple], *, guard: str | None, using: str) -> set[int] | None:
+    """Store the rows; the positions of those that were new, or None when the guard failed."""
     nested = connections[using].in_atomic_block
     small = len(rows) <= SMALL_BATCH
     # A small batch is one statement, and one statement is a transaction of its own: outside
@@ -442,10 +461,15 @@ def _insert(rows: list[tuple], *, using: str) -> set[int]:
     # which was most of a small batch's database time.
     with nullcontext() if small and not nested else transaction.atomic(using=using), server_cursor(using) as cursor:
         if small:
-            cursor.execute(_INSERT_FROM_JSON, [_rows_json(rows).decode()], prepare=True)
-        else:
-            _stage(cursor, cursor.connection, rows, nested=nested, using=using)
-            cursor.execute(_INSERT, prepare=True)
+            cursor.execute(_INSERT_FROM_JSON, {"rows": _rows_json(rows).decode(), "guard": guard}, prepare=True)
+            inserted = {row[0] for row in cursor.fetchall()}
+            return None if _GUARD_FAILED in inserted else inserted
+        if guard is not None:
+            cursor.execute(_GUARD, {"guard": guard}, prepare=True)
+            if not cursor.fetchone()[0]:
+                return None
+        _stage(cursor, cursor.connection, rows, nested=nested, using=using)
+        cursor.execute(_INSERT, prepare=True)
         return {row[0] for row in cursor.fetchall()}
 
 

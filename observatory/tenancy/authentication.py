@@ -12,6 +12,7 @@ import binascii
 from rest_framework import authentication, exceptions
 
 from observatory.tenancy.models import ApiKey
+from observatory.tenancy.recent_keys import forget, recent_api_key
 from observatory.tenancy.services import api_key_authenticate
 
 
@@ -25,12 +26,41 @@ MISSING_AUTHORIZATION = (
 )
 
 
-def api_key_from_authorization(header: str | None) -> ApiKey:
+INVALID_KEY = "Invalid API key: it is unknown or has been revoked."
+
+
+def _scheme_and_credentials(header: str | None) -> tuple[str, str]:
     if not header:
         raise AuthorizationError(MISSING_AUTHORIZATION)
     scheme, _, credentials = header.strip().partition(" ")
-    scheme = scheme.lower()
-    credentials = credentials.strip()
+    return scheme.lower(), credentials.strip()
+
+
+def recent_api_key_from_authorization(header: str | None) -> tuple[ApiKey, bool]:
+    """(key, proven): like api_key_from_authorization, but a Bearer key looked up by an earlier
+    request comes back unproven (False), for a caller that stores with its guard and calls
+    api_key_looked_up_again when that fails (observatory.tenancy.recent_keys)."""
+    scheme, credentials = _scheme_and_credentials(header)
+    if scheme != "bearer":
+        return api_key_from_authorization(header), True
+    key, proven = recent_api_key(credentials)
+    if key is None:
+        raise AuthorizationError(INVALID_KEY)
+    return key, proven
+
+
+def api_key_looked_up_again(header: str | None) -> ApiKey:
+    """The key of a header whose remembered key was not proven by a write: forgotten, then
+    looked up as on a first request (AuthorizationError if it was revoked meanwhile)."""
+    scheme, credentials = _scheme_and_credentials(header)
+    if scheme == "bearer":
+        forget(credentials)
+        return recent_api_key_from_authorization(header)[0]
+    return api_key_from_authorization(header)
+
+
+def api_key_from_authorization(header: str | None) -> ApiKey:
+    scheme, credentials = _scheme_and_credentials(header)
     if scheme == "bearer":
         key = api_key_authenticate(secret=credentials)
     elif scheme == "basic":
@@ -45,7 +75,7 @@ def api_key_from_authorization(header: str | None) -> ApiKey:
     else:
         raise AuthorizationError("Unsupported Authorization scheme: use Bearer or Basic.")
     if key is None:
-        raise AuthorizationError("Invalid API key: it is unknown or has been revoked.")
+        raise AuthorizationError(INVALID_KEY)
     return key
 
 

@@ -50,9 +50,12 @@ def test_each_request_gets_its_own_positions_and_retries_stay_single(project):
     assert Call.objects.filter(project=project).count() == 25
 
 
-def queued_behind_a_held_write(committer: GroupCommit, project, followers: list) -> tuple[list, list]:
-    """Run `followers` (records, one request each) queued behind a leader whose write is held
-    up, then let it go. Returns the leader's and the followers' results, once all are done."""
+def queued_behind_a_held_write(committer: GroupCommit, project, followers: list, keys: list | None = None
+                               ) -> tuple[list, list]:
+    """Run `followers` (records, one request each, with the unproven key of the same position
+    in `keys`) queued behind a leader whose write is held up, then let it go. Returns the
+    leader's and the followers' results, once all are done."""
+    keys = keys or [None] * len(followers)
     blocker = connections.create_connection("default")
     try:
         committer.write(project=project, records=[record(trace_id="busy", span_id="seed", start_time=START)])
@@ -64,8 +67,8 @@ def queued_behind_a_held_write(committer: GroupCommit, project, followers: list)
             leader, leader_results = in_threads([lambda: committer.write(
                 project=project, records=[record(trace_id="busy", span_id="leader", start_time=START)])])
             _wait_for(lambda: committer._queues.get(project.pk) and committer._queues[project.pk].writing)
-            threads, results = in_threads([lambda r=r: committer.write(project=project, records=[r])
-                                           for r in followers])
+            threads, results = in_threads([lambda r=r, k=k: committer.write(project=project, records=[r], unproven_key=k)
+                                           for r, k in zip(followers, keys, strict=True)])
             _wait_for(lambda: len(committer._queues[project.pk].waiting) == len(followers))
             cursor.execute("COMMIT")
         for thread in leader + threads:
