@@ -44,11 +44,25 @@ def with_live_connection(work: Callable[[], T], using: str = DEFAULT_DB_ALIAS) -
     connection = connections[using]
     if connection.in_atomic_block or connection.connection is None:
         return work()
+    # A dead connection is replaced below: Django need not ping it first either (as it does
+    # when `work` opens a transaction).
+    connection.health_check_done = True
     try:
         return work()
-    except (OperationalError, InterfaceError):
-        raw = connection.connection
-        if raw is not None and not raw.closed and not raw.broken:
+    except (OperationalError, InterfaceError) as error:
+        if not _connection_lost(error, connection.connection):
             raise  # the connection is fine: the statement itself failed (a timeout, say)
         connection.close()
         return work()
+
+
+# The server ended the session (administrator command, crash or shutdown), or the connection
+# failed (class 08): the statement did not run on a live session.
+_SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _connection_lost(error: Exception, raw: psycopg.Connection | None) -> bool:
+    if raw is None or raw.closed or raw.broken:
+        return True
+    sqlstate = getattr(error.__cause__, "sqlstate", None) or ""
+    return sqlstate in _SESSION_ENDED or sqlstate.startswith("08")
