@@ -100,15 +100,20 @@ _COPY_STAGING = "COPY calls_staging ({}) FROM STDIN (FORMAT BINARY)".format(
     ", ".join(name for name, _ in _STAGING_COLUMNS)
 )
 
+# A guard that fails (see observatory.tenancy.recent_keys) stores nothing and answers this position.
+_GUARD_FAILED = -1
+
 # One statement stores the new calls, their content and their traces' totals. Rows go in
 # identity order and traces in id order, so concurrent batches lock in the same order and
 # cannot deadlock. Tokens and cost are summed over model calls only: a workflow span that
 # reports its children's usage as its own would otherwise be counted twice.
 _INSERT = """
-WITH inserted AS (
+WITH guard AS MATERIALIZED (SELECT {guard} AS ok),
+inserted AS (
     INSERT INTO calls_call ({columns}, ingested_at)
     SELECT {select_columns}, now()
     FROM calls_staging
+    WHERE (SELECT ok FROM guard)
     ORDER BY trace_id, span_id, start_time
     ON CONFLICT (project_id, trace_id, span_id, start_time) DO NOTHING
     RETURNING id, project_id, trace_id, span_id, parent_span_id, name, kind, start_time, end_time,
@@ -177,7 +182,10 @@ WITH inserted AS (
         updated_at = EXCLUDED.updated_at
 )
 SELECT s.position FROM inserted i JOIN calls_staging s USING (trace_id, span_id, start_time)
+UNION ALL SELECT {guard_failed} FROM guard WHERE NOT ok
 """.format(
+    guard=GUARD_OK_SQL,
+    guard_failed=_GUARD_FAILED,
     columns=", ".join(_CALL_NAMES),
     select_columns=", ".join("metadata::jsonb" if name == "metadata" else name for name in _CALL_NAMES),
     model_kinds=", ".join(f"'{kind}'" for kind in sorted(MODEL_CALL_KINDS)),
@@ -198,8 +206,6 @@ class WriteResult:
     stale: bool = False
 
 
-_GUARD_FAILED = -1
-
 
 # Batches this small skip the staging table: their rows travel as one JSON parameter, expanded
 # by jsonb_to_recordset into a CTE named like the table, so both paths run the same statement.
@@ -210,18 +216,12 @@ SMALL_BATCH = 16
 _JSON_COLUMNS = frozenset({"metadata", "content_input", "content_output", "content_metadata"})
 _STAGING_NAMES = [name for name, _ in _STAGING_COLUMNS]
 _JSON_POSITIONS = [index for index, name in enumerate(_STAGING_NAMES) if name in _JSON_COLUMNS]
-# A guard that fails (see observatory.tenancy.recent_keys) empties the staging rows, so nothing
-# is stored, and answers the position -1.
 _INSERT_FROM_JSON = (
-    f"WITH guard AS MATERIALIZED (SELECT {GUARD_OK_SQL} AS ok),\n"
-    "calls_staging AS MATERIALIZED (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS s({columns})\n"
-    "    WHERE (SELECT ok FROM guard)),\n".format(
+    "WITH calls_staging AS MATERIALIZED (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS s({columns})),\n".format(
         columns=", ".join(f"{name} {'jsonb' if name in _JSON_COLUMNS else kind}" for name, kind in _STAGING_COLUMNS),
     )
     + _INSERT.strip().removeprefix("WITH ")
-    + f"\nUNION ALL SELECT {_GUARD_FAILED} FROM guard WHERE NOT ok"
 )
-_GUARD = f"SELECT {GUARD_OK_SQL}"
 
 
 def _rows_json(rows: list[tuple]) -> bytes:
@@ -462,15 +462,11 @@ def _insert(rows: list[tuple], *, guard: str | None, using: str) -> set[int] | N
     with nullcontext() if small and not nested else transaction.atomic(using=using), server_cursor(using) as cursor:
         if small:
             cursor.execute(_INSERT_FROM_JSON, {"rows": _rows_json(rows).decode(), "guard": guard}, prepare=True)
-            inserted = {row[0] for row in cursor.fetchall()}
-            return None if _GUARD_FAILED in inserted else inserted
-        if guard is not None:
-            cursor.execute(_GUARD, {"guard": guard}, prepare=True)
-            if not cursor.fetchone()[0]:
-                return None
-        _stage(cursor, cursor.connection, rows, nested=nested, using=using)
-        cursor.execute(_INSERT, prepare=True)
-        return {row[0] for row in cursor.fetchall()}
+        else:
+            _stage(cursor, cursor.connection, rows, nested=nested, using=using)
+            cursor.execute(_INSERT, {"guard": guard}, prepare=True)
+        inserted = {row[0] for row in cursor.fetchall()}
+    return None if _GUARD_FAILED in inserted else inserted
 
 
 def _stage(cursor, raw, rows: list[tuple], *, nested: bool, using: str) -> None:
