@@ -59,6 +59,11 @@ def events_ingest_view(request: HttpRequest) -> HttpResponse:
         return _unauthorized(error)
     wait = rate_limit_wait(key)
     if wait is not None:
+        if not proven:
+            try:
+                api_key_looked_up_again(header)  # a revoked key hears 401, not 429
+            except AuthorizationError as error:
+                return _unauthorized(error)
         response = _refused(f"Request was throttled: this API key's rate limit is exceeded. Retry in {wait} s.", 429)
         response["Retry-After"] = str(wait)
         return response

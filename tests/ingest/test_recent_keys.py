@@ -56,6 +56,14 @@ def test_a_key_revoked_after_it_was_remembered_is_refused_at_once(ingest, api_ke
     assert list(Call.objects.values_list("span_id", flat=True)) == ["before"]
 
 
+def test_a_revoked_remembered_key_over_its_rate_limit_hears_401(ingest, api_key, monkeypatch):
+    monkeypatch.setattr("observatory.tenancy.throttling.time.time", lambda: 1_800_000_000.5)  # one window
+    ApiKey.objects.filter(pk=api_key.key.pk).update(rate_limit_per_second=1)
+    assert ingest.post(event(id="before")).status_code == 200
+    api_key_revoke(key=api_key.key)
+    assert [ingest.post(event(id=f"after-{index}")).status_code for index in range(3)] == [401, 401, 401]
+
+
 @pytest.mark.parametrize("body", [{"events": [event(id="bad", input_tokens=-1)]}, None])
 def test_a_revoked_remembered_key_hears_401_even_when_its_request_is_bad(ingest, api_key, body):
     assert ingest.post(event(id="before")).status_code == 200
