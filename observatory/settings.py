@@ -283,6 +283,10 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "visibility_timeout": _visibility,
         "unacked_restore_interval": max(1, min(60, _visibility // 10)),
         "unacked_restore_throttle": 1,
+        # Every sweep holds a lock in Redis for a moment; a worker killed while holding it
+        # blocks everyone's sweeps until the lock expires (kombu's default: 300 s), so
+        # messages of a dead worker came back that much later than the visibility timeout.
+        "unacked_mutex_expire": max(5, min(300, _visibility // 2)),
         "socket_connect_timeout": 5,
     }
 

@@ -154,6 +154,17 @@ def test_a_redis_visibility_timeout_shorter_than_a_task_is_refused():
     assert_one_sentence(result, "CELERY_BROKER_VISIBILITY_TIMEOUT=300 must be longer than CELERY_TASK_TIME_LIMIT=300")
 
 
+@pytest.mark.parametrize("visibility, mutex", [("3600", "300"), ("10", "5")])
+def test_the_redis_sweep_lock_never_outlives_half_the_visibility_timeout(visibility, mutex):
+    """A worker killed while it holds the sweep's lock must not delay the return of its
+    messages much beyond the visibility timeout."""
+    code = "from django.conf import settings as s; print(s.CELERY_BROKER_TRANSPORT_OPTIONS['unacked_mutex_expire'])"
+    result = manage("shell", "-c", code, SECRET_KEY=GOOD_KEY, CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+                    CELERY_BROKER_VISIBILITY_TIMEOUT=visibility, CELERY_TASK_TIME_LIMIT="5",
+                    CELERY_TASK_SOFT_TIME_LIMIT="4")
+    assert result.stdout.split()[-1:] == [mutex], result.stderr
+
+
 def test_a_soft_time_limit_not_below_the_hard_one_is_refused():
     result = manage("check", SECRET_KEY=GOOD_KEY, CELERY_TASK_SOFT_TIME_LIMIT="300")
     assert_one_sentence(result, "CELERY_TASK_SOFT_TIME_LIMIT=300 must be smaller than CELERY_TASK_TIME_LIMIT=300")
