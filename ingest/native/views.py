@@ -83,8 +83,10 @@ def _ingest(request: HttpRequest, header: str | None, key: ApiKey, proven: bool)
         if not proven:
             api_key_looked_up_again(header)  # a revoked key hears 401, not what was wrong with its request
         return _refused(error.message, error.status, field=error.field)
-    if not proven and not report.stored_anything:
-        # No write proved the remembered key: look it up, and store again if the write refused it.
+    if report.stale or (not proven and not report.stored_anything):
+        # No write proved the remembered key, or the write refused the group this request was
+        # in (another request's key, or the project, had changed): look the key up, and store
+        # again if nothing was stored.
         key = api_key_looked_up_again(header)
         if report.stale:
             report = events_ingest(project=key.project, payload=payload)

@@ -206,7 +206,6 @@ class WriteResult:
     stale: bool = False
 
 
-
 # Batches this small skip the staging table: their rows travel as one JSON parameter, expanded
 # by jsonb_to_recordset into a CTE named like the table, so both paths run the same statement.
 # One round trip instead of four pays off below this size; above it COPY is faster. JSON

@@ -125,3 +125,22 @@ def test_one_revoked_key_in_a_group_makes_the_whole_group_try_again(project, api
     _, results = queued_behind_a_held_write(GroupCommit(), project, followers, keys=[api_key.key, revoked_at_rest])
     assert all(result.stale for result in results)
     assert not Call.objects.filter(trace_id__startswith="f").exists()
+
+
+def test_a_looked_up_key_in_a_group_refused_for_another_key_stores_again(ingest, monkeypatch):
+    """The write refuses a whole group when any remembered key in it fails the guard; a
+    request whose own key was just looked up is stored again too."""
+    from ingest.native import views
+    from ingest.native.services import IngestReport
+
+    real, calls = views.events_ingest, []
+
+    def refused_once(**kwargs):
+        calls.append(kwargs.get("unproven_key"))
+        return IngestReport(status=409, body={}, stale=True) if len(calls) == 1 else real(**kwargs)
+
+    monkeypatch.setattr(views, "events_ingest", refused_once)
+    response = ingest.post(event(id="grouped"))
+    assert response.status_code == 200 and response.json()["accepted"] == 1
+    assert calls == [None, None]  # looked up, not remembered, both times
+    assert Call.objects.filter(span_id="grouped").count() == 1
