@@ -31,7 +31,8 @@ _remembered: dict[str, tuple[ApiKey, float]] = {}
 _lock = threading.Lock()
 
 # True when %(guard)s is null (nothing to prove), or when every key it names is active with
-# the rate limit it names and belongs to its project, and that project has the redaction mode and prices_changed_at it names.
+# the rate limit it names and belongs to its project, and that project has the redaction mode
+# and prices_changed_at it names.
 GUARD_OK_SQL = """(
     %(guard)s::jsonb IS NULL OR (
         (SELECT count(*) FROM jsonb_to_recordset(%(guard)s::jsonb -> 'keys') AS e(id bigint, rate int)
