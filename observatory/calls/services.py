@@ -264,8 +264,9 @@ def input_hash(prompt_json: str, *, key: bytes) -> int:
 
 
 def kept_masked(value: Any, redaction: str) -> Any:
-    """Free text beside the content (metadata, feedback comments): kept in every redaction
-    mode, masked unless the project stores content as sent."""
+    """Free text beside the content (feedback comments here; metadata through
+    RowBuilder.metadata_json, on its JSON text): kept in every redaction mode, masked unless
+    the project stores content as sent."""
     if not value or redaction == RedactionMode.STORE:
         return value
     return mask_value(value)
@@ -294,13 +295,17 @@ class RowBuilder:
         sent = json_text(value)
         if self.redaction == RedactionMode.DROP:
             return sent, None
-        return sent, sent if self.redaction == RedactionMode.STORE else _masked_json(value, sent)
+        return sent, self._kept_json(value, sent)
 
     def metadata_json(self, value: dict[str, Any] | None) -> str | None:
-        """Metadata as JSON text, masked unless the project stores content as sent."""
+        """Metadata as JSON text, kept in every redaction mode (see kept_masked)."""
         if not value:
             return None
-        sent = json_text(value)
+        return self._kept_json(value, json_text(value))
+
+    def _kept_json(self, value: Any, sent: str) -> str:
+        """kept_masked's rule on JSON text: as sent when the project stores content as sent,
+        else masked (`sent` is the JSON text of `value`)."""
         return sent if self.redaction == RedactionMode.STORE else _masked_json(value, sent)
 
     def row(self, record: CallRecord) -> tuple:
