@@ -31,8 +31,6 @@ def server_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[psycopg.Cursor]:
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         yield cursor
-    # It has just answered: Django's cursors need not ping it again in this request.
-    connection.health_check_done = True
 
 
 def with_live_connection(work: Callable[[], T], using: str = DEFAULT_DB_ALIAS) -> T:
