@@ -247,6 +247,7 @@ def start_web(port: int, workers: int, threads: int) -> subprocess.Popen:
 
 
 def web_server(workers: int, threads: int) -> dict:
+    """What serves the benchmark (bench/soak.py reports the same)."""
     from importlib.metadata import version
 
     return {"server": "granian", "version": version("granian"), "interface": "wsgi",

@@ -313,12 +313,10 @@ def run_soak(topology, *, duration: float, rate: float, concurrency: int, sample
 
 def web_server(topology) -> dict:
     """What served the soak: the web role as production starts it, with the topology's sizes."""
-    from importlib.metadata import version
+    from bench.ingest import web_server as described
 
     env = topology.environment()
-    return {"server": "granian", "version": version("granian"), "interface": "wsgi",
-            "launcher": "python -m observatory.deploy web", "workers": int(env["WEB_WORKERS"]),
-            "threads": int(env["WEB_THREADS"])}
+    return described(int(env["WEB_WORKERS"]), int(env["WEB_THREADS"]))
 
 
 def machine() -> dict:
