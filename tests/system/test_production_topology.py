@@ -153,6 +153,9 @@ def test_metrics_need_the_token_and_report_rollup_lag_and_queue_depth(topology):
     assert samples[("observatory_dependency_up", (("dependency", "broker"),))] == 1
 
 
+HEALTHZ_REQUESTS = ("observatory_http_requests_total", (("method", "GET"), ("status", "200"), ("view", "healthz")))
+
+
 def counting_pids(topology) -> set[int]:
     """Processes with counts in the web's multiprocess directory (prometheus-client names its
     files by process id)."""
@@ -161,11 +164,10 @@ def counting_pids(topology) -> set[int]:
 
 
 def test_counters_of_every_web_worker_are_added_up(topology):
-    key = ("observatory_http_requests_total", (("method", "GET"), ("status", "200"), ("view", "healthz")))
-    before = metric_samples(topology.metrics()).get(key, 0)
+    before = metric_samples(topology.metrics()).get(HEALTHZ_REQUESTS, 0)
     for _ in range(20):  # spread over the 3 workers, each counting on its own
         assert topology.request("GET", "/healthz").status == 200
-    assert metric_samples(topology.metrics())[key] == before + 20
+    assert metric_samples(topology.metrics())[HEALTHZ_REQUESTS] == before + 20
     workers = {child.pid for child in psutil.Process(topology.processes["web"].popen.pid).children()}
     assert len(workers & counting_pids(topology)) >= 2
 
@@ -175,22 +177,22 @@ def test_the_counts_of_a_web_worker_that_died_stay_in_the_sum(topology):
     child_exit, tells nobody. Nothing needs telling: mark_process_dead only drops live gauges,
     which are not used here, and a dead worker's counts must stay in the sums, counters never
     going down."""
-    key = ("observatory_http_requests_total", (("method", "GET"), ("status", "200"), ("view", "healthz")))
     for _ in range(10):
         assert topology.request("GET", "/healthz").status == 200
     web = psutil.Process(topology.processes["web"].popen.pid)
     workers = web.children()
     victim = next(worker for worker in workers if worker.pid in counting_pids(topology))
-    counted = metric_samples(topology.metrics())[key]
+    counted = metric_samples(topology.metrics())[HEALTHZ_REQUESTS]
     victim.kill()
     victim.wait(20)
+
     def replaced() -> bool:
         alive = {child.pid for child in web.children() if child.status() != psutil.STATUS_ZOMBIE}
         return len(alive) == len(workers) and victim.pid not in alive
 
     wait_until(replaced, timeout=60, what="granian replacing the killed worker")
     assert victim.pid in counting_pids(topology)
-    assert metric_samples(topology.metrics())[key] == counted
+    assert metric_samples(topology.metrics())[HEALTHZ_REQUESTS] == counted
     topology.wait_for_web(topology.base_url, topology.processes["web"])  # the replacement serves too
 
 
