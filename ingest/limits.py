@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from django.conf import settings
 
 MAX_METADATA_DEPTH = 10
@@ -39,13 +40,30 @@ class TooDeep(ValueError):
     """A JSON value nested deeper than its limit."""
 
 
-def shape(value: Any, limit: int) -> tuple[int, bool]:
-    """(nesting depth counted no further than limit + 1, whether any string is over
-    MAX_CONTENT_STRING) of a JSON value, in one walk."""
+_encoder = msgspec.json.Encoder()
+
+
+def shape(value: Any, limit: int) -> tuple[bool, bool]:
+    """(whether a JSON value is nested deeper than `limit`, whether any of its strings is over
+    MAX_CONTENT_STRING)."""
     if isinstance(value, str):
-        return 0, len(value) > MAX_CONTENT_STRING
+        return False, len(value) > MAX_CONTENT_STRING
     if not isinstance(value, dict | list):
-        return 0, False
+        return False, False
+    # Screened in C first, which spares most values the walk in Python: JSON text no longer
+    # than the string limit holds no longer string, and a value is nested no deeper than its
+    # text has brackets.
+    try:
+        text = _encoder.encode(value)
+    except (TypeError, ValueError, RecursionError):
+        pass  # not plain JSON (or absurdly deep): the walk tells
+    else:
+        if len(text) <= MAX_CONTENT_STRING and text.count(b"[") + text.count(b"{") <= limit:
+            return False, False
+    return _walk(value, limit)
+
+
+def _walk(value: dict | list, limit: int) -> tuple[bool, bool]:
     deepest, long_string = 0, False
     stack = [(value, 1)]  # only containers: strings are checked where they are found
     while stack:
@@ -58,7 +76,7 @@ def shape(value: Any, limit: int) -> tuple[int, bool]:
                 long_string = long_string or len(child) > MAX_CONTENT_STRING
             elif isinstance(child, dict | list):
                 stack.append((child, depth + 1))
-    return deepest, long_string
+    return deepest > limit, long_string
 
 
 def truncate(value: str | None, limit: int, field_name: str, truncated: list[str]) -> str | None:
@@ -74,8 +92,8 @@ def bounded_content(value: Any, field_name: str, truncated: list[str]) -> Any:
         return value
     if isinstance(value, str):
         return _cut(value, field_name, truncated)
-    depth, long_string = shape(value, MAX_CONTENT_DEPTH)
-    if depth > MAX_CONTENT_DEPTH:
+    too_deep, long_string = shape(value, MAX_CONTENT_DEPTH)
+    if too_deep:
         raise TooDeep(f"is nested deeper than {MAX_CONTENT_DEPTH} levels")
     return _cut_strings(value, field_name, truncated) if long_string else value
 

@@ -86,7 +86,7 @@ def event_normalise(raw: Any, *, window: IngestWindow) -> EventOutcome:
         for key in unknown:
             metadata.setdefault(key, raw[key])
         outcome.warnings.append(f"unknown fields kept in metadata: {', '.join(unknown)}")
-    if metadata and shape(metadata, MAX_METADATA_DEPTH)[0] > MAX_METADATA_DEPTH:
+    if metadata and shape(metadata, MAX_METADATA_DEPTH)[0]:
         outcome.reject("metadata", f"is nested deeper than {MAX_METADATA_DEPTH} levels")
     if outcome.errors:
         return outcome

@@ -213,7 +213,7 @@ def _metadata_of(attrs: Attributes, scope_name: str, resource: dict[str, Any]) -
         metadata["otel.scope"] = scope_name
     if resource.get("service.name"):
         metadata["service.name"] = resource["service.name"]
-    if shape(metadata, MAX_METADATA_DEPTH)[0] > MAX_METADATA_DEPTH:
+    if shape(metadata, MAX_METADATA_DEPTH)[0]:
         attrs.warnings.append(f"metadata nested deeper than {MAX_METADATA_DEPTH} levels; flattened to text")
         metadata = {"attributes_json": str(metadata)}
     return metadata
