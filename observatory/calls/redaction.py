@@ -76,8 +76,7 @@ def _replace(match: re.Match[str]) -> str:
 
 # Every finding contains one of these, and most prose contains none: checking for them with
 # plain substring tests first keeps masking cheap on the ingest path.
-_SEPARATED_TRIGGERS = ("sk-", "pk-obs-", "sk_", "rk_", "pk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
-                       "github_pat_", "xox", "hf_")
+_UNDERSCORED_TRIGGERS = ("sk_", "rk_", "pk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "hf_")
 _DIGIT_PAIR = re.compile(r"\d\d")
 
 
@@ -85,10 +84,15 @@ def may_hold_a_finding(text: str) -> bool:
     """False when `text` certainly holds nothing to mask. Also sound on the JSON text of a whole
     value: JSON escapes only quotes, backslashes and control characters, none of which is part
     of a trigger, so a string holding one still holds it once encoded."""
-    if "@" in text or "eyJ" in text or "AKIA" in text or "ASIA" in text or "AIza" in text:
+    if "@" in text or "eyJ" in text or "AKIA" in text or "ASIA" in text or "AIza" in text or "xox" in text:
         return True
-    if ("-" in text or "_" in text or "xox" in text) and any(trigger in text for trigger in _SEPARATED_TRIGGERS):
+    # The other key prefixes are told by their separator first: most text has neither.
+    if "k-" in text and ("sk-" in text or "pk-obs-" in text):
         return True
+    if "_" in text:
+        for trigger in _UNDERSCORED_TRIGGERS:
+            if trigger in text:
+                return True
     if _DIGIT_PAIR.search(text):
         return True
     lowered = text.lower()
