@@ -91,8 +91,14 @@ _CALL_NAMES = [name for name, _ in _CALL_COLUMNS]
 
 # A temporary table per connection, reused by every batch on it: creating one per request
 # would churn the system catalogue at thousands of requests per second.
-_CREATE_STAGING = "CREATE TEMP TABLE IF NOT EXISTS calls_staging ({}) ON COMMIT DELETE ROWS".format(
-    ", ".join(f"{name} {kind}" for name, kind in _STAGING_COLUMNS)
+# Each staged row draws its call id as it arrives, so the statement below finds a row's content
+# and position by id (hash joins on one integer) instead of sorting both sides on the identity.
+# An id drawn for an event already stored is left unused, as a sequence allows.
+_NEXT_CALL_ID = "nextval('calls_call_id_seq')"
+_CREATE_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS calls_staging (id bigint NOT NULL DEFAULT {}, {}) ON COMMIT DELETE ROWS".format(
+        _NEXT_CALL_ID, ", ".join(f"{name} {kind}" for name, kind in _STAGING_COLUMNS)
+    )
 )
 # Raw connections known to have the staging table; forgotten with the connection.
 _connections_with_staging: weakref.WeakSet = weakref.WeakSet()
@@ -105,27 +111,28 @@ _GUARD_FAILED = -1
 
 # One statement stores the new calls, their content and their traces' totals. Rows go in
 # identity order and traces in id order, so concurrent batches lock in the same order and
-# cannot deadlock. Tokens and cost are summed over model calls only: a workflow span that
-# reports its children's usage as its own would otherwise be counted twice.
+# cannot deadlock (identity in byte order, "C": any fixed order will do, and it sorts faster
+# than the database's linguistic collation). Tokens and cost are summed over model calls only:
+# a workflow span that reports its children's usage as its own would otherwise be counted twice.
 _INSERT = """
 WITH guard AS MATERIALIZED (SELECT {guard} AS ok),
 inserted AS (
-    INSERT INTO calls_call ({columns}, ingested_at)
-    SELECT {select_columns}, now()
+    INSERT INTO calls_call (id, {columns}, ingested_at)
+    SELECT id, {select_columns}, now()
     FROM calls_staging
     WHERE (SELECT ok FROM guard)
-    ORDER BY trace_id, span_id, start_time
+    ORDER BY trace_id COLLATE "C", span_id COLLATE "C", start_time
     ON CONFLICT (project_id, trace_id, span_id, start_time) DO NOTHING
     RETURNING id, project_id, trace_id, span_id, parent_span_id, name, kind, start_time, end_time,
               user_id, session_id, environment, release, tags, status,
               input_tokens, output_tokens, total_tokens, cost, cost_source
 ), content AS (
     INSERT INTO calls_callcontent (call_id, project_id, start_time, input, output, metadata)
-    SELECT i.id, i.project_id, i.start_time,
+    SELECT s.id, s.project_id, s.start_time,
            s.content_input::jsonb, s.content_output::jsonb, s.content_metadata::jsonb
-    FROM inserted i
-    JOIN calls_staging s USING (trace_id, span_id, start_time)
-    WHERE s.content_input IS NOT NULL OR s.content_output IS NOT NULL OR s.content_metadata IS NOT NULL
+    FROM calls_staging s
+    WHERE s.id IN (SELECT id FROM inserted)
+      AND (s.content_input IS NOT NULL OR s.content_output IS NOT NULL OR s.content_metadata IS NOT NULL)
 ), changed AS (
     INSERT INTO calls_changedminute (project_id, minute, marked_at)
     SELECT DISTINCT project_id, date_trunc('minute', start_time), now() FROM inserted
@@ -181,7 +188,7 @@ inserted AS (
         unpriced_call_count = t.unpriced_call_count + EXCLUDED.unpriced_call_count,
         updated_at = EXCLUDED.updated_at
 )
-SELECT s.position FROM inserted i JOIN calls_staging s USING (trace_id, span_id, start_time)
+SELECT s.position FROM calls_staging s WHERE s.id IN (SELECT id FROM inserted)
 UNION ALL SELECT {guard_failed} FROM guard WHERE NOT ok
 """.format(
     guard=GUARD_OK_SQL,
@@ -216,7 +223,9 @@ _JSON_COLUMNS = frozenset({"metadata", "content_input", "content_output", "conte
 _STAGING_NAMES = [name for name, _ in _STAGING_COLUMNS]
 _JSON_POSITIONS = [index for index, name in enumerate(_STAGING_NAMES) if name in _JSON_COLUMNS]
 _INSERT_FROM_JSON = (
-    "WITH calls_staging AS MATERIALIZED (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS s({columns})),\n".format(
+    "WITH calls_staging AS MATERIALIZED (\n"
+    "    SELECT {next_id} AS id, * FROM jsonb_to_recordset(%(rows)s::jsonb) AS s({columns})),\n".format(
+        next_id=_NEXT_CALL_ID,
         columns=", ".join(f"{name} {'jsonb' if name in _JSON_COLUMNS else kind}" for name, kind in _STAGING_COLUMNS),
     )
     + _INSERT.strip().removeprefix("WITH ")
