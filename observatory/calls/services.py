@@ -90,15 +90,15 @@ _STAGING_COLUMNS = (("position", "int4"),) + _CALL_COLUMNS + _CONTENT_COLUMNS
 _CALL_NAMES = [name for name, _ in _CALL_COLUMNS]
 
 # A temporary table per connection, reused by every batch on it: creating one per request
-# would churn the system catalogue at thousands of requests per second.
+# would churn the system catalogue at thousands of requests per second. Made afresh on each
+# new connection, since a session a pooler keeps may still hold one an older release made.
 # Each staged row draws its call id as it arrives, so the statement below finds a row's content
 # and position by id (hash joins on one integer) instead of sorting both sides on the identity.
 # An id drawn for an event already stored is left unused, as a sequence allows.
 _NEXT_CALL_ID = "nextval('calls_call_id_seq')"
-_CREATE_STAGING = (
-    "CREATE TEMP TABLE IF NOT EXISTS calls_staging (id bigint NOT NULL DEFAULT {}, {}) ON COMMIT DELETE ROWS".format(
-        _NEXT_CALL_ID, ", ".join(f"{name} {kind}" for name, kind in _STAGING_COLUMNS)
-    )
+_DROP_STAGING = "DROP TABLE IF EXISTS pg_temp.calls_staging"
+_CREATE_STAGING = "CREATE TEMP TABLE calls_staging (id bigint NOT NULL DEFAULT {}, {}) ON COMMIT DELETE ROWS".format(
+    _NEXT_CALL_ID, ", ".join(f"{name} {kind}" for name, kind in _STAGING_COLUMNS)
 )
 # Raw connections known to have the staging table; forgotten with the connection.
 _connections_with_staging: weakref.WeakSet = weakref.WeakSet()
@@ -485,6 +485,7 @@ def _insert(rows: list[tuple], *, guard: str | None, using: str) -> set[int] | N
 def _stage(cursor, raw, rows: list[tuple], *, nested: bool, using: str) -> None:
     """COPY rows into this connection's staging table."""
     if raw not in _connections_with_staging:
+        cursor.execute(_DROP_STAGING)
         cursor.execute(_CREATE_STAGING)
         # Remembered only once committed: a rolled-back transaction takes the table along.
         transaction.on_commit(lambda: _connections_with_staging.add(raw), using=using)

@@ -5,8 +5,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection, connections
 
+from observatory.calls import services
 from observatory.calls.models import Call, CallContent, Trace
-from observatory.calls.services import calls_write
+from observatory.calls.services import SMALL_BATCH, calls_write
 from observatory.tenancy.models import RedactionMode
 from tests.records import record
 
@@ -177,6 +178,19 @@ def test_concurrent_writers_of_the_same_batch_store_it_once(project):
     assert sum(len(result.accepted) for result in results) == 200
     assert Call.objects.count() == 200
     assert sum(Trace.objects.values_list("span_count", flat=True)) == 200
+
+
+def test_a_staging_table_an_older_release_left_in_the_session_is_made_afresh(project):
+    # A pooler in session mode may hand a new connection a session where an earlier release
+    # made the staging table with other columns.
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.calls_staging")
+        cursor.execute("CREATE TEMP TABLE calls_staging (position int4, trace_id text) ON COMMIT DELETE ROWS")
+    services._connections_with_staging.discard(connection.connection)
+    batch = [record(trace_id="t", span_id=f"s{i}") for i in range(SMALL_BATCH + 4)]
+
+    assert calls_write(project=project, records=batch).accepted == list(range(SMALL_BATCH + 4))
+    assert Call.objects.count() == SMALL_BATCH + 4
 
 
 def test_new_calls_mark_their_minutes_for_rollup_and_retries_do_not(project):
