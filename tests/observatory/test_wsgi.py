@@ -1,9 +1,11 @@
 """The WSGI entry point: a request's environ carries what the request brought, not the process
-environment granian copies into it."""
+environment granian copies into it; and the collector leaves the loaded application alone."""
 
 from __future__ import annotations
 
-from observatory.wsgi import without_process_environment
+import gc
+
+from observatory.wsgi import GC_YOUNG_THRESHOLD, without_process_environment
 
 
 def test_the_process_environment_does_not_reach_request_meta(monkeypatch):
@@ -27,3 +29,9 @@ def test_the_process_environment_does_not_reach_request_meta(monkeypatch):
     # A request header that happens to share a variable's name, with a value of its own, stays.
     application(dict(granian_environ, HTTP_X_FORWARDED_FOR="203.0.113.5"), lambda *args: None)
     assert seen["HTTP_X_FORWARDED_FOR"] == "203.0.113.5"
+
+
+def test_loading_the_application_freezes_what_it_holds_for_the_collector():
+    # observatory.wsgi was imported above, as granian imports it in each worker.
+    assert gc.get_freeze_count() > 10_000
+    assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
