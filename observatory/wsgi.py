@@ -5,6 +5,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from observatory.pricing.catalog import catalog_load
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "observatory.settings")
 
 
@@ -37,11 +39,13 @@ GC_YOUNG_THRESHOLD = 50_000
 def tune_garbage_collection() -> None:
     """Spare requests the collector's work on what lives as long as the process.
 
-    Once the application is loaded, the objects it holds (modules, Django's settings and URL
-    patterns: over a hundred thousand) are frozen: no collection looks at them again, where
+    Once the application is loaded, with the price catalogue it would otherwise load on its
+    first priced call, the objects it holds (modules, Django's settings and URL patterns, the
+    catalogue: over a hundred thousand) are frozen: no collection looks at them again, where
     each full one walked them all, tens of milliseconds every few thousand ingested events (a
     quarter of the Python time of batched ingest, measured in bench/README.md). What requests
     make and drop is collected as before, in fewer, larger young collections."""
+    catalog_load()
     gc.freeze()
     young, middle, old = gc.get_threshold()
     gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, old)

@@ -131,6 +131,16 @@ def _lookup(*, model: str, provider_id: str | None, at: datetime) -> genai_price
         )
 
 
+def catalog_load() -> None:
+    """Load genai-prices' bundled catalogue now rather than on the first call priced (it
+    builds some 16,000 objects, ~25 ms): web workers load it before freezing what they hold
+    for the garbage collector (observatory/wsgi.py)."""
+    try:
+        _lookup(model="gpt-4o", provider_id="openai", at=datetime.now(UTC))
+    except LookupError:
+        pass  # a catalogue without that model is still loaded
+
+
 def catalog_rates(*, model: str, provider: str | None, day: date) -> Rates | None:
     """The catalogue's rates for a model on a day, or None when the model is unknown."""
     return _rates(model.strip(), genai_provider_id(provider), day)
