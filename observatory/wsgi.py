@@ -52,4 +52,11 @@ def tune_garbage_collection() -> None:
 
 
 application = without_process_environment(get_wsgi_application())
-tune_garbage_collection()
+
+
+def web_application():
+    """granian's target (--factory, called once in each worker): the application, with the
+    collector tuned for serving. Importing this module (Django's WSGI_APPLICATION, tests) does
+    not touch the collector."""
+    tune_garbage_collection()
+    return application

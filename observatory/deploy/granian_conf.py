@@ -30,7 +30,7 @@ from observatory.deploy.sizing import available_cpus, default_web_workers
 from observatory.env import ConfigError, env_host_port, env_int
 from observatory.logs import log_settings_from_env, logging_config
 
-APPLICATION = "observatory.wsgi:application"
+APPLICATION = "observatory.wsgi:web_application"  # a factory: see --factory below
 MIN_WORKERS_LIFETIME = 60  # granian refuses less
 
 
@@ -114,6 +114,7 @@ def granian_argv(settings: WebSettings, *, log_config: Path) -> list[str]:
         # observatory.request_id logs every request with its id; granian's access log would
         # repeat it without one.
         "--no-access-log",
+        "--factory",
     ]  # fmt: skip
     if settings.workers_max_rss:
         argv += ["--workers-max-rss", str(settings.workers_max_rss)]

@@ -227,7 +227,7 @@ def test_granian_accepts_its_configuration_with_overrides_from_the_environment(t
         tmp_path, WEB_BIND="127.0.0.1:9000", WEB_WORKERS="7", WEB_THREADS="3", WEB_GRACEFUL_TIMEOUT="45",
         WEB_HEADER_READ_TIMEOUT="12", WEB_WORKERS_LIFETIME="3600",
     )
-    assert options["target"] == "observatory.wsgi:application"
+    assert options["target"] == "observatory.wsgi:web_application" and options["factory"] is True
     assert {key: options[key] for key in ("address", "port", "workers", "blocking_threads", "workers_kill_timeout",
                                           "header_read_timeout", "workers_lifetime", "workers_max_rss")} == {
         "address": "127.0.0.1", "port": 9000, "workers": 7, "blocking_threads": 3, "workers_kill_timeout": 45,
