@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections
 
 from observatory.calls import services
 from observatory.calls.models import Call, CallContent, Trace
@@ -186,11 +186,60 @@ def test_a_staging_table_an_older_release_left_in_the_session_is_made_afresh(pro
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS pg_temp.calls_staging")
         cursor.execute("CREATE TEMP TABLE calls_staging (position int4, trace_id text) ON COMMIT DELETE ROWS")
-    services._connections_with_staging.discard(connection.connection)
+    services._staging_tables.pop(connection.connection, None)
     batch = [record(trace_id="t", span_id=f"s{i}") for i in range(SMALL_BATCH + 4)]
 
     assert calls_write(project=project, records=batch).accepted == list(range(SMALL_BATCH + 4))
     assert Call.objects.count() == SMALL_BATCH + 4
+
+
+def _staged_batch(prefix, **fields):
+    return [record(trace_id=prefix, span_id=f"{prefix}{i}", **fields) for i in range(SMALL_BATCH + 4)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_a_failed_insert_left_staged_never_reach_the_next_batch(project):
+    # Outside a transaction the COPY commits the staged rows before the insert runs: when the
+    # insert fails (here a CHECK constraint the validation layer would have caught), they stay.
+    with pytest.raises(IntegrityError):
+        calls_write(project=project, records=_staged_batch("bad", input_tokens=-1))
+
+    result = calls_write(project=project, records=_staged_batch("good"))
+
+    assert result.accepted == list(range(SMALL_BATCH + 4))
+    assert sorted(Call.objects.values_list("trace_id", flat=True).distinct()) == ["good"]
+    assert Trace.objects.get().span_count == SMALL_BATCH + 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_the_guard_refuses_leaves_nothing_staged(project):
+    from observatory.tenancy.models import ApiKey
+    from observatory.tenancy.recent_keys import write_guard
+    from observatory.tenancy.services import api_key_create
+
+    key = api_key_create(project=project, name="revoked-meanwhile").key
+    guard = write_guard([key], project)
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=datetime.now(UTC))
+
+    assert calls_write(project=project, records=_staged_batch("refused"), guard=guard).stale
+    assert calls_write(project=project, records=_staged_batch("next")).accepted == list(range(SMALL_BATCH + 4))
+    assert sorted(Call.objects.values_list("trace_id", flat=True).distinct()) == ["next"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_staging_table_is_truncated_once_enough_rows_passed_through(project, monkeypatch):
+    # Each insert deletes its staged rows; nothing vacuums a temporary table, so without the
+    # truncation the table would grow by every batch's rows.
+    monkeypatch.setattr(services, "STAGED_ROWS_BEFORE_TRUNCATE", 3 * (SMALL_BATCH + 4))
+    sizes = []
+    for batch in range(12):
+        calls_write(project=project, records=_staged_batch(f"t{batch}-"))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_relation_size('pg_temp.calls_staging')")
+            sizes.append(cursor.fetchone()[0])
+
+    assert Call.objects.count() == 12 * (SMALL_BATCH + 4)
+    assert max(sizes) <= max(sizes[:3]) < 12 * min(size for size in sizes if size)
 
 
 def test_new_calls_mark_their_minutes_for_rollup_and_retries_do_not(project):
