@@ -479,11 +479,15 @@ def calls_write(
 
 def _insert(rows: list[tuple], *, guard: str | None, using: str) -> set[int] | None:
     """Store the rows; the positions of those that were new, or None when the guard failed."""
-    nested = connections[using].in_atomic_block
+    database = connections[using]
     # Outside an enclosing transaction each statement commits on its own: the insert is one
     # statement, so its calls, content and totals commit together, and execute() returns once
     # they have. Prepared: the insert is parsed and planned once per connection instead of on
     # every batch, which was most of a small batch's database time.
+    # Connections that are not kept (DATABASE_CONN_MAX_AGE=0, as the README asks behind a
+    # pooler in transaction mode) stage in one transaction: a pooler could otherwise run the
+    # COPY and the insert in two server sessions, each with its own staging table.
+    nested = database.in_atomic_block or database.settings_dict["CONN_MAX_AGE"] == 0
     with transaction.atomic(using=using) if nested else nullcontext(), server_cursor(using) as cursor:
         if len(rows) <= SMALL_BATCH:
             cursor.execute(_INSERT_FROM_JSON, {"rows": _rows_json(rows).decode(), "guard": guard}, prepare=True)

@@ -242,6 +242,25 @@ def test_the_staging_table_is_truncated_once_enough_rows_passed_through(project,
     assert max(sizes) <= max(sizes[:3]) < 12 * min(size for size in sizes if size)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_connections_that_are_not_kept_stage_and_insert_in_one_transaction(project, monkeypatch):
+    # DATABASE_CONN_MAX_AGE=0 is what the README asks for behind a pooler in transaction mode,
+    # which may run each transaction in another server session with its own staging table.
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    stage = services._stage
+    in_transaction = []
+
+    def watched(*args, **kwargs):
+        in_transaction.append(connection.in_atomic_block)
+        return stage(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_stage", watched)
+    assert calls_write(project=project, records=_staged_batch("pooled")).accepted == list(range(SMALL_BATCH + 4))
+    assert calls_write(project=project, records=_staged_batch("again")).accepted == list(range(SMALL_BATCH + 4))
+    assert in_transaction == [True, True]
+    assert Call.objects.count() == 2 * (SMALL_BATCH + 4)
+
+
 def test_new_calls_mark_their_minutes_for_rollup_and_retries_do_not(project):
     from observatory.calls.models import ChangedMinute
 
