@@ -487,9 +487,10 @@ def _insert(rows: list[tuple], *, guard: str | None, using: str) -> set[int] | N
     # Connections that are not kept (DATABASE_CONN_MAX_AGE=0, as the README asks behind a
     # pooler in transaction mode) stage in one transaction: a pooler could otherwise run the
     # COPY and the insert in two server sessions, each with its own staging table.
-    nested = database.in_atomic_block or database.settings_dict["CONN_MAX_AGE"] == 0
+    small = len(rows) <= SMALL_BATCH
+    nested = database.in_atomic_block or (not small and database.settings_dict["CONN_MAX_AGE"] == 0)
     with transaction.atomic(using=using) if nested else nullcontext(), server_cursor(using) as cursor:
-        if len(rows) <= SMALL_BATCH:
+        if small:
             cursor.execute(_INSERT_FROM_JSON, {"rows": _rows_json(rows).decode(), "guard": guard}, prepare=True)
         else:
             raw = cursor.connection
