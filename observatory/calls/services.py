@@ -488,14 +488,14 @@ def _insert(rows: list[tuple], *, guard: str | None, using: str) -> set[int] | N
     # pooler in transaction mode) stage in one transaction: a pooler could otherwise run the
     # COPY and the insert in two server sessions, each with its own staging table.
     small = len(rows) <= SMALL_BATCH
-    nested = database.in_atomic_block or (not small and database.settings_dict["CONN_MAX_AGE"] == 0)
-    with transaction.atomic(using=using) if nested else nullcontext(), server_cursor(using) as cursor:
+    one_transaction = database.in_atomic_block or (not small and database.settings_dict["CONN_MAX_AGE"] == 0)
+    with transaction.atomic(using=using) if one_transaction else nullcontext(), server_cursor(using) as cursor:
         if small:
             cursor.execute(_INSERT_FROM_JSON, {"rows": _rows_json(rows).decode(), "guard": guard}, prepare=True)
         else:
             raw = cursor.connection
             try:
-                _stage(cursor, raw, rows, nested=nested, using=using)
+                _stage(cursor, raw, rows, using=using)
                 cursor.execute(_INSERT_STAGED, {"guard": guard}, prepare=True)
             except BaseException:
                 # Rows may be left staged (the insert failed after the COPY committed them):
@@ -506,26 +506,21 @@ def _insert(rows: list[tuple], *, guard: str | None, using: str) -> set[int] | N
     return None if _GUARD_FAILED in inserted else inserted
 
 
-def _stage(cursor, raw, rows: list[tuple], *, nested: bool, using: str) -> None:
+def _stage(cursor, raw, rows: list[tuple], *, using: str) -> None:
     """COPY rows into this connection's empty staging table."""
-    staged = _staging_tables.get(raw)
-    if staged is None:
+    staged = _staging_tables.get(raw, 0)
+    if raw not in _staging_tables:
         cursor.execute(_DROP_STAGING)
         cursor.execute(_CREATE_STAGING)
-        staged = 0
-        if nested:
-            # Remembered only once committed: a rolled-back transaction takes the table along.
-            transaction.on_commit(lambda: _staging_tables.setdefault(raw, 0), using=using)
-            return _copy(cursor, rows)
+        # Remembered once committed (at once in autocommit): a rolled-back transaction takes
+        # the table along.
+        transaction.on_commit(lambda: _staging_tables.setdefault(raw, 0), using=using)
     elif staged >= STAGED_ROWS_BEFORE_TRUNCATE:
         cursor.execute(_TRUNCATE_STAGING)  # gives back the dead space deleted rows left
         staged = 0
-    _copy(cursor, rows)
-    _staging_tables[raw] = staged + len(rows)
-
-
-def _copy(cursor, rows: list[tuple]) -> None:
     with cursor.copy(_COPY_STAGING) as copy:
         copy.set_types([kind for _, kind in _STAGING_COLUMNS])
         for row in rows:
             copy.write_row(row)
+    if raw in _staging_tables:
+        _staging_tables[raw] = staged + len(rows)
