@@ -95,14 +95,14 @@ def raw_copy_rate(project, events: list[dict]) -> float:
 
     from ingest.limits import IngestWindow
     from ingest.native.normalise import event_normalise
-    from observatory.calls.services import _CALL_COLUMNS, RowBuilder
+    from observatory.calls.rows import CALL_COLUMNS, RowBuilder
 
     window = IngestWindow.now()
     records = [event_normalise(item, window=window).record for item in events]
     builder = RowBuilder(project)
-    rows = [builder.row(record)[: len(_CALL_COLUMNS)] for record in records]
-    columns = [name for name, _ in _CALL_COLUMNS]
-    types = ["jsonb" if name == "metadata" else kind for name, kind in _CALL_COLUMNS]
+    rows = [builder.row(record)[: len(CALL_COLUMNS)] for record in records]
+    columns = [name for name, _ in CALL_COLUMNS]
+    types = ["jsonb" if name == "metadata" else kind for name, kind in CALL_COLUMNS]
     started = time.perf_counter()
     with transaction.atomic(), connection.connection.cursor() as cursor:
         with cursor.copy(f"COPY calls_call ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from observatory.calls.models import MODEL_CALL_KINDS, Call, CallContent, CostSource
 from observatory.calls.records import CallPatch, CallRecord, ScoreRecord, TraceAnnotation
-from observatory.calls.services import _CALL_NAMES, RowBuilder, clean_text, kept_masked
+from observatory.calls.rows import CALL_NAMES, RowBuilder, clean_text, kept_masked
 from observatory.tenancy.models import Project
 
 _ANNOTATE = """
@@ -147,7 +147,7 @@ class PatchResult:
 def _record_of(call: Call, *, metadata: dict[str, Any]) -> CallRecord:
     """The stored call as a record, with its cost kept only if the client had sent it (any
     other cost is computed again from the patched tokens)."""
-    fields = {name: getattr(call, name) for name in _CALL_NAMES if name not in ("project_id", "cost_source", "metadata")}
+    fields = {name: getattr(call, name) for name in CALL_NAMES if name not in ("project_id", "cost_source", "metadata")}
     if call.cost_source != CostSource.CLIENT:
         fields["cost"] = None
     return CallRecord(**fields, metadata=metadata)
@@ -184,7 +184,7 @@ def calls_patch(*, project: Project, patches: Sequence[CallPatch], using: str = 
                 result.invalid.append((position, str(problem)))
                 continue
             row = builder.row(merged)
-            columns = dict(zip(("position", *_CALL_NAMES, "content_input", "content_output", "content_metadata"),
+            columns = dict(zip(("position", *CALL_NAMES, "content_input", "content_output", "content_metadata"),
                                (position, *row), strict=True))
             _update_call(call, columns, using=using)
             _upsert_content(call, columns, using=using)
@@ -227,7 +227,7 @@ def call_patched(record: CallRecord, patch: CallPatch) -> CallRecord:
 
 
 def _update_call(call: Call, columns: dict[str, Any], *, using: str) -> None:
-    assignments = [name for name in _CALL_NAMES if name not in ("project_id", "trace_id", "span_id", "start_time")]
+    assignments = [name for name in CALL_NAMES if name not in ("project_id", "trace_id", "span_id", "start_time")]
     sql = "UPDATE calls_call SET {} WHERE id = %s AND start_time = %s".format(
         ", ".join(f"{name} = %s::jsonb" if name == "metadata" else f"{name} = %s" for name in assignments)
     )

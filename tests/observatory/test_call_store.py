@@ -5,9 +5,10 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, connections
 
-from observatory.calls import services
+from observatory.calls import statement_insert
 from observatory.calls.models import Call, CallContent, Trace
-from observatory.calls.services import SMALL_BATCH, calls_write
+from observatory.calls.services import calls_write
+from observatory.calls.statement_insert import SMALL_BATCH
 from observatory.tenancy.models import RedactionMode
 from tests.records import record
 
@@ -186,7 +187,7 @@ def test_a_staging_table_an_older_release_left_in_the_session_is_made_afresh(pro
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS pg_temp.calls_staging")
         cursor.execute("CREATE TEMP TABLE calls_staging (position int4, trace_id text) ON COMMIT DELETE ROWS")
-    services._staging_tables.pop(connection.connection, None)
+    statement_insert._staging_tables.pop(connection.connection, None)
     batch = [record(trace_id="t", span_id=f"s{i}") for i in range(SMALL_BATCH + 4)]
 
     assert calls_write(project=project, records=batch).accepted == list(range(SMALL_BATCH + 4))
@@ -230,7 +231,7 @@ def test_a_batch_the_guard_refuses_leaves_nothing_staged(project):
 def test_the_staging_table_is_truncated_once_enough_rows_passed_through(project, monkeypatch):
     # Each insert deletes its staged rows; nothing vacuums a temporary table, so without the
     # truncation the table would grow by every batch's rows.
-    monkeypatch.setattr(services, "STAGED_ROWS_BEFORE_TRUNCATE", 3 * (SMALL_BATCH + 4))
+    monkeypatch.setattr(statement_insert, "STAGED_ROWS_BEFORE_TRUNCATE", 3 * (SMALL_BATCH + 4))
     sizes = []
     for batch in range(12):
         calls_write(project=project, records=_staged_batch(f"t{batch}-"))
@@ -247,14 +248,14 @@ def test_connections_that_are_not_kept_stage_and_insert_in_one_transaction(proje
     # DATABASE_CONN_MAX_AGE=0 is what the README asks for behind a pooler in transaction mode,
     # which may run each transaction in another server session with its own staging table.
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
-    stage = services._stage
+    stage = statement_insert._stage
     in_transaction = []
 
     def watched(*args, **kwargs):
         in_transaction.append(connection.in_atomic_block)
         return stage(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_stage", watched)
+    monkeypatch.setattr(statement_insert, "_stage", watched)
     assert calls_write(project=project, records=_staged_batch("pooled")).accepted == list(range(SMALL_BATCH + 4))
     assert calls_write(project=project, records=_staged_batch("again")).accepted == list(range(SMALL_BATCH + 4))
     assert in_transaction == [True, True]
@@ -278,8 +279,6 @@ def test_new_calls_mark_their_minutes_for_rollup_and_retries_do_not(project):
 
 def test_small_and_large_batches_store_the_same_rows(project, outsider):
     """Up to SMALL_BATCH records travel as array parameters, more through COPY: same result."""
-    from observatory.calls.services import SMALL_BATCH
-
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
     batch = [record(trace_id=f"t{i % 3}", span_id=f"s{i}", start_time=start + timedelta(seconds=i), tags=["a", "b"],
                     metadata={"i": i}, input=f"q{i}", output=None if i % 2 else f"a{i}", cost=Decimal("0.5") if i == 3

@@ -67,7 +67,7 @@ def test_screened_json_is_what_masking_every_string_gives():
     what masking string by string would have replaced."""
     from hypothesis import given, settings
 
-    from observatory.calls.services import _masked_json, json_text
+    from observatory.calls.rows import _masked_json, json_text
 
     @settings(max_examples=400, deadline=None)
     @given(_json_values())
