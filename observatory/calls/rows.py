@@ -118,7 +118,7 @@ def input_hash(prompt_json: str, *, key: bytes) -> int:
 
 def kept_masked(value: Any, redaction: str) -> Any:
     """Free text beside the content (feedback comments here; metadata through
-    RowBuilder.metadata_json, on its JSON text): kept in every redaction mode, masked unless
+    RowBuilder.json_columns, on its JSON text): kept in every redaction mode, masked unless
     the project stores content as sent."""
     if not value or redaction == RedactionMode.STORE:
         return value
@@ -141,25 +141,25 @@ class RowBuilder:
         self.prices = PriceBook(project=project)
         self.hash_key = input_hash_key()
 
-    def content_json(self, value: Any) -> tuple[str | None, str | None]:
-        """(content as sent, content as the project's redaction mode stores it), as JSON text."""
-        if value is None:
-            return None, None
-        sent = json_text(value)
+    def json_columns(self, prompt: Any, completion: Any, metadata: dict[str, Any] | None
+                     ) -> tuple[str | None, str | None, str | None, str | None]:
+        """(the prompt as sent, then the prompt, completion and metadata as the project's redaction
+        mode stores them), as JSON text, None for nothing to store. Prompt and completion are
+        dropped in DROP mode; metadata is kept in every mode (see kept_masked); what is kept is
+        masked unless the project stores content as sent.
+
+        The texts are screened for findings at once, one screen of their concatenation instead
+        of three on every call ingested: a finding in any of them (or a false one across a
+        boundary) sends each through its own screen."""
+        values = (prompt, completion, metadata)
+        sent = [None if prompt is None else json_text(prompt), None if completion is None else json_text(completion),
+                json_text(metadata) if metadata else None]
+        kept = list(sent)
         if self.redaction == RedactionMode.DROP:
-            return sent, None
-        return sent, self._kept_json(value, sent)
-
-    def metadata_json(self, value: dict[str, Any] | None) -> str | None:
-        """Metadata as JSON text, kept in every redaction mode (see kept_masked)."""
-        if not value:
-            return None
-        return self._kept_json(value, json_text(value))
-
-    def _kept_json(self, value: Any, sent: str) -> str:
-        """kept_masked's rule on JSON text: as sent when the project stores content as sent,
-        else masked (`sent` is the JSON text of `value`)."""
-        return sent if self.redaction == RedactionMode.STORE else _masked_json(value, sent)
+            kept[0] = kept[1] = None
+        if self.redaction != RedactionMode.STORE and may_hold_a_finding("".join(text for text in kept if text)):
+            kept = [None if text is None else _masked_json(value, text) for value, text in zip(values, kept, strict=True)]
+        return sent[0], kept[0], kept[1], kept[2]
 
     def row(self, record: CallRecord) -> tuple:
         end_time = record.end_time
@@ -192,13 +192,13 @@ class RowBuilder:
         # A retry that does not say which attempt it is was at least the second.
         attempt = 2 if record.attempt is None and record.retry_of else record.attempt
 
-        sent_input, input_json = self.content_json(record.input)
-        output_json = self.content_json(record.output)[1]
+        sent_input, input_json, output_json, metadata_json = self.json_columns(record.input, record.output,
+                                                                               record.metadata)
         hashed = record.input_hash
         if hashed is None and sent_input is not None and record.kind in MODEL_CALL_KINDS:
             # The prompt as sent, whatever redaction stores: masking must not hide a loop.
             hashed = input_hash(sent_input, key=self.hash_key)
-        metadata_json = self.metadata_json(record.metadata) or "{}"
+        metadata_json = metadata_json or "{}"
         content_metadata = None
         if len(metadata_json) > MAX_INLINE_METADATA_BYTES:
             metadata_json, content_metadata = "{}", metadata_json

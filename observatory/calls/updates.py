@@ -102,12 +102,12 @@ def traces_annotate(
     rows = []
     for note in sorted(annotations, key=lambda note: note.trace_id):  # a stable lock order
         moment = note.timestamp or now
+        _, input_json, output_json, metadata_json = builder.json_columns(note.input, note.output, note.metadata)
         rows.append((
             project.pk, clean_text(note.trace_id), clean_text(note.name), moment, moment,
             clean_text(note.user_id), clean_text(note.session_id), clean_text(note.environment),
             clean_text(note.release), [clean_text(tag) for tag in note.tags],
-            builder.content_json(note.input)[1], builder.content_json(note.output)[1],
-            None if note.metadata is None else builder.metadata_json(note.metadata) or "{}",
+            input_json, output_json, None if note.metadata is None else metadata_json or "{}",
         ))
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         cursor.executemany(_ANNOTATE, rows)

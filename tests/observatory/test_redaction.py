@@ -75,3 +75,32 @@ def test_screened_json_is_what_masking_every_string_gives():
         assert _masked_json(value, json_text(value)) == json_text(mask_value(value))
 
     check()
+
+
+def test_prompt_completion_and_metadata_screened_together_are_masked_as_each_alone():
+    """RowBuilder.json_columns screens the three texts at once: whatever holds a finding, each
+    comes out as masking it on its own gives, in every redaction mode."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from observatory.calls.rows import RowBuilder, json_text
+    from observatory.tenancy.models import RedactionMode
+
+    def alone(value, mode, *, content):
+        if value is None or (not content and not value) or (content and mode == RedactionMode.DROP):
+            return None
+        return json_text(value) if mode == RedactionMode.STORE else json_text(mask_value(value))
+
+    metadata = st.one_of(st.just({}), st.dictionaries(st.sampled_from(["k", "note"]), _json_values(), max_size=2))
+
+    @settings(max_examples=300, deadline=None)
+    @given(_json_values(), _json_values(), metadata, st.sampled_from(list(RedactionMode)))
+    def check(prompt, completion, meta, mode):
+        builder = RowBuilder.__new__(RowBuilder)
+        builder.redaction = mode
+        sent, *kept = builder.json_columns(prompt, completion, meta)
+        assert sent == (None if prompt is None else json_text(prompt))
+        assert kept == [alone(prompt, mode, content=True), alone(completion, mode, content=True),
+                        alone(meta, mode, content=False)]
+
+    check()
