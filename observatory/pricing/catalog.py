@@ -149,8 +149,11 @@ def catalog_rates(*, model: str, provider: str | None, day: date) -> Rates | Non
 def catalog_cost(*, model: str, provider: str | None, at: datetime, usage: TokenUsage) -> Decimal | None:
     """The catalogue price of a call, or None when genai-prices does not know the model."""
     rates = catalog_rates(model=model, provider=provider, day=at.astimezone(UTC).date())
-    if rates is None:
-        return None
+    return None if rates is None else catalog_cost_at(rates, at=at, usage=usage)
+
+
+def catalog_cost_at(rates: Rates, *, at: datetime, usage: TokenUsage) -> Decimal:
+    """The price of a call at the catalogue's `rates` for its model and day."""
     if rates.linear_up_to_input_tokens is not None and usage.input_tokens > rates.linear_up_to_input_tokens:
         return _exact_price(usage=usage, model=rates.model_id, provider_id=rates.provider_id, at=at)
     return rates.per_request + usage.priced_with(

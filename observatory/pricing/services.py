@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
 
 from observatory.audit.services import audit_record
-from observatory.pricing.catalog import catalog_cost, genai_provider_id
+from observatory.pricing.catalog import Rates, catalog_cost_at, catalog_rates, genai_provider_id
 from observatory.pricing.models import PriceOverride
 from observatory.pricing.usage import TokenUsage
 from observatory.tenancy.models import Project
@@ -24,8 +25,7 @@ PER_MILLION = Decimal(1_000_000)
 COST_QUANTUM = Decimal("1e-12")
 
 
-@dataclass(frozen=True)
-class Priced:
+class Priced(NamedTuple):
     cost: Decimal | None
     source: str  # a CostSource value
 
@@ -64,17 +64,38 @@ def _compile_overrides(project_id: int) -> list[_CompiledOverride]:
     return compiled
 
 
+_ALWAYS = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+
+
+@dataclass(frozen=True)
+class _RateCard:
+    """How one model and provider are priced from `valid_from` until `valid_until`: by an
+    override's rates, by the catalogue's (`catalog`: Rates, or None for a model it does not
+    know), and in no other way in between."""
+
+    valid_from: datetime
+    valid_until: datetime
+    override: _CompiledOverride | None = None
+    catalog: Rates | None = None
+
+
 class PriceBook:
     """Prices one project's calls: its overrides first, then the catalogue.
 
     Overrides are cached per process and keyed by the project's prices_changed_at, which every
     change to them bumps; the caller's project row (read once per request) says whether the
     cached copy is current, so no query is spent on them per batch.
+
+    Which override or catalogue entry prices a model changes only at an override's effective
+    time or at midnight UTC (the catalogue's prices are per day), so a book remembers, per
+    model and provider, what prices it and until when: most calls of a batch are then priced
+    with one lookup and a few multiplications.
     """
 
     _cache: dict[int, tuple[object, list[_CompiledOverride]]] = {}
 
     def __init__(self, *, project: Project) -> None:
+        self._cards: dict[tuple[str, str | None], _RateCard] = {}
         cached = self._cache.get(project.pk)
         if cached is not None and cached[0] == project.prices_changed_at:
             self._overrides = cached[1]
@@ -89,26 +110,36 @@ class PriceBook:
             return Priced(client_cost.quantize(COST_QUANTUM), "client")
         if not model:
             return Priced(None, "unknown")
-        override = self._override_for(model=model, provider=provider, at=at)
-        if override is not None:
-            input_rate, cached_rate, write_rate, output_rate = override.rates
+        card = self._cards.get((model, provider))
+        if card is None or not card.valid_from <= at < card.valid_until:
+            card = self._cards[(model, provider)] = self._card(model=model, provider=provider, at=at)
+        if card.override is not None:
+            input_rate, cached_rate, write_rate, output_rate = card.override.rates
             cost = usage.priced_with(input=input_rate, cached_input=cached_rate, cache_write=write_rate, output=output_rate)
             return Priced(cost.quantize(COST_QUANTUM), "override")
-        cost = catalog_cost(model=model, provider=provider, at=at, usage=usage)
-        if cost is None:
+        rates = card.catalog
+        if rates is None:
             return Priced(None, "unknown")
+        cost = catalog_cost_at(rates, at=at, usage=usage)
         return Priced(cost.quantize(COST_QUANTUM), "catalog")
 
-    def _override_for(self, *, model: str, provider: str | None, at: datetime) -> _CompiledOverride | None:
+    def _card(self, *, model: str, provider: str | None, at: datetime) -> _RateCard:
+        """What prices `model` at `at`, and the span of time around `at` it does so."""
         provider_id = genai_provider_id(provider)
+        valid_from, valid_until = _ALWAYS
         for override in self._overrides:  # newest first
-            if override.effective_from > at:
-                continue
             if override.provider is not None and override.provider != provider_id:
                 continue
-            if override.pattern.fullmatch(model):
-                return override
-        return None
+            if not override.pattern.fullmatch(model):
+                continue
+            if override.effective_from > at:
+                valid_until = override.effective_from  # a newer one takes over then
+                continue
+            return _RateCard(valid_from=override.effective_from, valid_until=valid_until, override=override)
+        day = at.astimezone(UTC).date()
+        midnight = datetime.combine(day, time(0), tzinfo=UTC)
+        return _RateCard(valid_from=max(valid_from, midnight), valid_until=min(valid_until, midnight + timedelta(days=1)),
+                         catalog=catalog_rates(model=model, provider=provider, day=day))
 
 
 # --- Settings pages: audited changes to a project's own prices ------------------------------

@@ -1,6 +1,6 @@
 import random
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import genai_prices
@@ -119,3 +119,46 @@ def test_client_cost_wins_and_is_kept_to_twelve_places(project):
     priced = PriceBook(project=project).price(model="gpt-4o", provider="openai", at=AT, usage=TokenUsage(),
                                                     client_cost=Decimal("0.1234567890123456"))
     assert (priced.cost, priced.source) == (Decimal("0.123456789012"), "client")
+
+
+def test_a_book_prices_every_moment_as_a_fresh_book_would(project, monkeypatch):
+    """A book remembers what priced a model until an override takes over or the day ends: asked
+    about moments in any order, around effective times and midnights, it answers as a book that
+    remembers nothing."""
+    import dataclasses
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from observatory.pricing import services
+
+    real_rates = services.catalog_rates
+
+    def rates_of_the_day(*, model, provider, day):  # the catalogue's prices change from day to day
+        rates = real_rates(model=model, provider=provider, day=day)
+        return rates and dataclasses.replace(rates, per_request=Decimal(day.toordinal() % 7))
+
+    monkeypatch.setattr(services, "catalog_rates", rates_of_the_day)
+
+    start = datetime(2026, 11, 9, 12, tzinfo=UTC)
+    for hours, pattern, provider, rate in ((6, r"gpt-4o(-.*)?", "", "1"), (30, r"gpt-4o", "openai", "3"),
+                                           (30, r"claude-.*", "", "2")):
+        PriceOverride.objects.create(project=project, model_pattern=pattern, provider=provider, input_per_mtok=rate,
+                                     output_per_mtok=rate, effective_from=start + timedelta(hours=hours))
+    usage = TokenUsage(input_tokens=1200, cached_input_tokens=200, output_tokens=300)
+    moment = st.one_of(st.integers(min_value=-48 * 3600, max_value=72 * 3600).map(lambda s: start + timedelta(seconds=s)),
+                       st.sampled_from([start + timedelta(hours=h) + timedelta(microseconds=d)
+                                        for h in (6, 12, 30, 36) for d in (-1, 0, 1)]))
+    asks = st.lists(st.tuples(moment, st.sampled_from(["gpt-4o", "gpt-4o-mini", "claude-haiku-4-5", "unknown-model"]),
+                              st.sampled_from(["openai", "anthropic", None])), min_size=1, max_size=30)
+
+    @settings(max_examples=60, deadline=None)
+    @given(asks)
+    def check(questions):
+        book = PriceBook(project=project)
+        for at, model, provider in questions:
+            fresh = PriceBook(project=project)
+            assert book.price(model=model, provider=provider, at=at, usage=usage, client_cost=None) == fresh.price(
+                model=model, provider=provider, at=at, usage=usage, client_cost=None), (at, model, provider)
+
+    check()
