@@ -221,7 +221,8 @@ def projects_pending(*, using: str = DEFAULT_DB_ALIAS) -> list[int]:
 
 
 def rollups_compute(*, project_ids: Sequence[int] | None = None, batch_minutes: int = DEFAULT_BATCH_MINUTES,
-                    time_budget_seconds: float | None = None, using: str = DEFAULT_DB_ALIAS) -> RollupReport:
+                    time_budget_seconds: float | None = None, today: date | None = None,
+                    using: str = DEFAULT_DB_ALIAS) -> RollupReport:
     """Roll up every changed minute of `project_ids` (default: every project with work),
     batch after batch, until none is left or the time budget is spent. Once it is spent, each
     remaining project still gets one batch, so one project's backlog cannot starve the rest.
@@ -236,7 +237,7 @@ def rollups_compute(*, project_ids: Sequence[int] | None = None, batch_minutes: 
     pending = projects_pending(using=using) if project_ids is None else list(project_ids)
     for project in Project.objects.using(using).filter(pk__in=pending).order_by("pk"):
         while True:
-            report = rollup_batch(project=project, limit=batch_minutes, using=using)
+            report = rollup_batch(project=project, limit=batch_minutes, today=today, using=using)
             if report is None:
                 break
             total.batches += report.batches
