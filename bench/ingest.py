@@ -1,6 +1,6 @@
 """Ingest throughput on loopback, next to the raw COPY rate of the same rows, as JSON.
 
-    .venv/bin/python bench/ingest.py [--events 50000] [--rounds 3] [--workers 2] [--threads 8] [--concurrency 4]
+    .venv/bin/python bench/ingest.py [--events 50000] [--rounds 3] [--workers 2] [--threads N] [--concurrency 4]
 
 Starts the web role as production does (`python -m observatory.deploy web`: granian) against
 DATABASE_URL or the embedded PostgreSQL, then, in each of --rounds rounds:
@@ -265,11 +265,15 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000, help="events per batched phase, and rows per ceiling")
     parser.add_argument("--rounds", type=int, default=3, help="ceiling and phases measured this many times")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, help="default: the web role's own (WEB_THREADS unset)")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients for batched phases")
     parser.add_argument("--single-concurrency", type=int, default=32)
     parser.add_argument("--single-seconds", type=int, default=15)
     options = parser.parse_args()
+    if options.threads is None:
+        from observatory.deploy.sizing import default_web_threads
+
+        options.threads = default_web_threads(options.workers)
 
     _django_setup()
     from django.core.management import call_command

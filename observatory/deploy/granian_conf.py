@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from observatory.deploy.sizing import available_cpus, default_web_workers
+from observatory.deploy.sizing import available_cpus, default_web_threads, default_web_workers
 from observatory.env import ConfigError, env_host_port, env_int
 from observatory.logs import log_settings_from_env, logging_config
 
@@ -56,16 +56,17 @@ def web_settings() -> WebSettings:
     if 0 < lifetime < MIN_WORKERS_LIFETIME:
         raise ConfigError(f"WEB_WORKERS_LIFETIME={lifetime} is too small: 0 (never) or at least 60 seconds.")
     log_format, log_level = log_settings_from_env()
+    workers = env_int("WEB_WORKERS", default_web_workers(available_cpus()), minimum=1, maximum=256)
     return WebSettings(
         host=host,
         port=port,
-        workers=env_int("WEB_WORKERS", default_web_workers(available_cpus()), minimum=1, maximum=256),
+        workers=workers,
         # Blocking threads run the Django code: a thread waiting on PostgreSQL leaves the CPU to
         # the others, and concurrent small ingest requests in one process share one insert (group
         # commit), so more threads per process help. Each may hold a database connection:
-        # workers x threads is this container's connection budget. (granian warns at start when
-        # threads outnumber 2 x CPUs + 1; that is intended.)
-        threads=env_int("WEB_THREADS", 8, minimum=1, maximum=64),
+        # workers x threads is this container's connection budget, which the default keeps
+        # within 64. (granian warns at start when threads outnumber 2 x CPUs + 1; intended.)
+        threads=env_int("WEB_THREADS", default_web_threads(workers), minimum=1, maximum=64),
         # Connections the kernel queues before granian accepts them (granian's own minimum is 128).
         backlog=env_int("WEB_BACKLOG", 1024, minimum=128, maximum=65535),
         # On SIGTERM (a deploy, `docker compose stop`) requests in flight get this long to finish,

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from observatory.deploy.__main__ import ROLES
-from observatory.deploy.sizing import available_cpus, default_web_workers
+from observatory.deploy.sizing import available_cpus, default_web_threads, default_web_workers
 from tests.observatory.test_settings import GOOD_KEY, assert_one_sentence, manage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,6 +184,12 @@ def test_web_workers_are_one_per_cpu_at_least_two_within_a_connection_budget():
     assert [default_web_workers(cpus) for cpus in (1, 2, 4, 64)] == [2, 2, 4, 8]
 
 
+def test_web_threads_fill_the_connection_budget_up_to_sixteen():
+    workers = [1, 2, 4, 8, 64, 256]
+    assert [default_web_threads(count) for count in workers] == [16, 16, 16, 8, 1, 1]
+    assert all(count * default_web_threads(count) <= 64 for count in workers if count <= 64)
+
+
 def launcher(*args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("WEB_", "GRANIAN_", "BEAT_"))}
     environ.update(env)
@@ -241,7 +247,7 @@ def test_granian_defaults(tmp_path):
     options = granian_options(tmp_path)
     assert (options["address"], options["port"]) == ("0.0.0.0", 8000)
     assert options["workers"] == default_web_workers(available_cpus())
-    assert options["blocking_threads"] == 8
+    assert options["blocking_threads"] == default_web_threads(options["workers"])
     assert options["backlog"] == 1024
     assert options["workers_kill_timeout"] == 30
     assert options["header_read_timeout"] == 30_000
