@@ -1,9 +1,8 @@
 """From CallRecords to the rows the write path stores: priced, redacted and encoded.
 
 A row is the call table's columns (CALL_COLUMNS, in that order) followed by the content
-table's (CONTENT_COLUMNS): prompt, completion and large metadata, as JSON text. Every way of
-storing rows (observatory.calls.statement_insert, observatory.calls.copy_insert) takes them
-in this shape.
+table's (CONTENT_COLUMNS): prompt, completion and large metadata, as JSON text, the shape
+observatory.calls.statement_insert stores (and bench/ingest.py's raw COPY ceiling reuses).
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@ The statement stores the new calls, their content, their traces' running totals 
 minutes rollups must recompute, and answers which rows were new: a call already stored (same
 project, trace, span and start time: a client retry) is left as it is. Its rows come from a
 JSON parameter for small batches (`SMALL_BATCH`), else from a per-connection staging table
-filled with COPY. Batches of new calls mostly go through observatory.calls.copy_insert, which
-falls back on this when some call was stored already.
+filled with COPY.
 """
 
 from __future__ import annotations
@@ -177,7 +176,6 @@ def _rows_json(rows: list[tuple]) -> bytes:
                 values[index] = msgspec.Raw(values[index].encode())
         objects.append(dict(zip(_STAGING_NAMES, values, strict=True)))
     return _json_encoder.encode(objects)
-
 
 
 def rows_insert(rows: list[tuple], *, guard: str | None, using: str) -> set[int] | None:
