@@ -6,7 +6,9 @@ static files, frame and content-security headers and login lockouts mean nothing
 that authenticates with an API key and answers JSON: measured on single-event requests, they
 were about a third of the CPU a request cost. This middleware sits after the request id and
 the security middleware (HTTPS redirect, HSTS and nosniff headers still apply) and calls the
-ingest view directly; every other path goes through the whole stack.
+ingest view directly; every other path goes through the whole stack. Under the web server,
+POSTs to these paths skip Django's request cycle as well (ingest/wsgi.py) and meet only this
+middleware and what precedes it.
 """
 
 from __future__ import annotations

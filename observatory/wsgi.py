@@ -51,7 +51,22 @@ def tune_garbage_collection() -> None:
     gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, old)
 
 
-application = without_process_environment(get_wsgi_application())
+def with_ingest_fast_path(app):
+    """POSTs to the ingest endpoints go to ingest.wsgi's handler (Django's request cycle cut
+    to what they need), every other request to Django's."""
+    from ingest.wsgi import IngestWSGIHandler, is_ingest_request  # once Django is set up
+
+    ingest = IngestWSGIHandler()
+
+    def application(environ, start_response):
+        if is_ingest_request(environ):
+            return ingest(environ, start_response)
+        return app(environ, start_response)
+
+    return application
+
+
+application = without_process_environment(with_ingest_fast_path(get_wsgi_application()))
 
 
 def web_application():
