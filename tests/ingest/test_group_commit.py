@@ -27,7 +27,9 @@ def in_threads(functions) -> list:
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=run, args=(index, function)) for index, function in enumerate(functions)]
+    # Daemons: a request never woken fails its test instead of keeping the run from ending.
+    threads = [threading.Thread(target=run, args=(index, function), daemon=True)
+               for index, function in enumerate(functions)]
     for thread in threads:
         thread.start()
     return threads, results
@@ -48,6 +50,20 @@ def test_each_request_gets_its_own_positions_and_retries_stay_single(project):
     # The same call sent twice at once is stored once: one request learns it was a duplicate.
     assert sorted((len(r.accepted), len(r.duplicates)) for r in results[12:]) == [(0, 1), (1, 0)]
     assert Call.objects.filter(project=project).count() == 25
+
+
+def test_every_request_of_rounds_of_concurrent_ones_is_woken_with_its_own_answer(project):
+    committer = GroupCommit()
+    for round_number in range(10):
+        batches = [[record(trace_id=f"r{round_number}-{i}", span_id="x", start_time=START)] for i in range(16)]
+        threads, results = in_threads([lambda batch=batch: committer.write(project=project, records=batch)
+                                       for batch in batches])
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads), "a request was never woken"
+        assert all(result.accepted == [0] for result in results), results
+    assert Call.objects.filter(project=project).count() == 160
+    assert committer._queues == {}
 
 
 def queued_behind_a_held_write(committer: GroupCommit, project, followers: list, keys: list | None = None
