@@ -3,9 +3,9 @@
 Applications send every LLM call here, often one per request, so each step of a request's
 cycle is paid thousands of times a second. On single-event requests, Django's per-request
 signals (request_started and request_finished, with their seven receivers), the URL-conf and
-script-prefix bookkeeping and the middleware in front of the ingest fast path were about a
-fifth of the web server's CPU (bench/README.md). This handler serves POSTs to the ingest paths
-and keeps, of all that, what applies to them:
+script-prefix bookkeeping and the probe middleware cost about a tenth of the web server's CPU
+(679 against 604 µs per request in paired runs, bench/README.md). This handler serves POSTs
+to the ingest paths and keeps, of all that, what applies to them:
 
 - the middleware in settings.MIDDLEWARE up to ingest.middleware's fast path (the request id
   with its log line and counter, Django's SecurityMiddleware: HTTPS redirect, HSTS, nosniff),
