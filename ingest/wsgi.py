@@ -33,11 +33,16 @@ from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
 from ingest.middleware import IngestFastPathMiddleware, ingest_routes
+from observatory.health.middleware import ProbeMiddleware
 from observatory.request_id import bind_at_request_start, unbind_at_request_end
 
-FAST_PATH = f"{IngestFastPathMiddleware.__module__}.{IngestFastPathMiddleware.__qualname__}"
-# Serves its own paths and passes every other request on untouched.
-PROBES = "observatory.health.middleware.ProbeMiddleware"
+
+def _dotted(middleware: type) -> str:
+    return f"{middleware.__module__}.{middleware.__qualname__}"
+
+
+FAST_PATH = _dotted(IngestFastPathMiddleware)
+PROBES = _dotted(ProbeMiddleware)  # serves its own paths and passes every other request on untouched
 
 
 def ingest_middleware() -> list[str]:

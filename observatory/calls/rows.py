@@ -78,8 +78,6 @@ CONTENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("content_metadata", "text"),
 )
 CALL_NAMES = [name for name, _ in CALL_COLUMNS]
-# Where each column sits in a row.
-COLUMN = {name: index for index, (name, _) in enumerate(CALL_COLUMNS + CONTENT_COLUMNS)}
 
 # jsonb refuses the NUL character; an escaped backslash before "u0000" is left alone.
 _JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
@@ -256,7 +254,6 @@ class RowBuilder:
             output_json,
             content_metadata,
         )
-
 
     def _price(self, record: CallRecord, *, client_cost: Decimal | None):
         return self.prices.price(

@@ -64,7 +64,7 @@ def _compile_overrides(project_id: int) -> list[_CompiledOverride]:
     return compiled
 
 
-_ALWAYS = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+_NO_END = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class PriceBook:
     def _card(self, *, model: str, provider: str | None, at: datetime) -> _RateCard:
         """What prices `model` at `at`, and the span of time around `at` it does so."""
         provider_id = genai_provider_id(provider)
-        valid_from, valid_until = _ALWAYS
+        valid_until = _NO_END
         for override in self._overrides:  # newest first
             if override.provider is not None and override.provider != provider_id:
                 continue
@@ -138,7 +138,9 @@ class PriceBook:
             return _RateCard(valid_from=override.effective_from, valid_until=valid_until, override=override)
         day = at.astimezone(UTC).date()
         midnight = datetime.combine(day, time(0), tzinfo=UTC)
-        return _RateCard(valid_from=max(valid_from, midnight), valid_until=min(valid_until, midnight + timedelta(days=1)),
+        # No override applies yet: the catalogue's rates of the day, until the day or the wait for
+        # the next override ends.
+        return _RateCard(valid_from=midnight, valid_until=min(valid_until, midnight + timedelta(days=1)),
                          catalog=catalog_rates(model=model, provider=provider, day=day))
 
 

@@ -278,7 +278,7 @@ def test_new_calls_mark_their_minutes_for_rollup_and_retries_do_not(project):
 
 
 def test_small_and_large_batches_store_the_same_rows(project, outsider):
-    """Up to SMALL_BATCH records travel as array parameters, more through COPY: same result."""
+    """Up to SMALL_BATCH records travel as one JSON parameter, more through COPY: same result."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
     batch = [record(trace_id=f"t{i % 3}", span_id=f"s{i}", start_time=start + timedelta(seconds=i), tags=["a", "b"],
                     metadata={"i": i}, input=f"q{i}", output=None if i % 2 else f"a{i}", cost=Decimal("0.5") if i == 3
