@@ -1,6 +1,6 @@
 import pytest
 
-from observatory.calls.redaction import mask_text, mask_value
+from observatory.calls.redaction import mask_text, mask_value, may_hold_a_finding
 
 
 @pytest.mark.parametrize(
@@ -37,6 +37,20 @@ def test_findings_become_typed_placeholders(text, expected):
 )
 def test_ordinary_text_and_numbers_survive(text):
     assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("call +44 20 7946 0958", "call [PHONE]"),  # ASCII text: the screen's fast digit test
+        ("appelez le +33 1 42 68 53 00, s'il vous plaît", "appelez le [PHONE], s'il vous plaît"),
+        ("card \u0664\u0661\u0661\u0661 \u0661\u0661\u0661\u0661 \u0661\u0661\u0661\u0661 \u0661\u0661\u0661\u0661",
+         "card [CARD]"),  # Arabic-Indic digits are digits too
+    ],
+)
+def test_digit_findings_pass_the_screen_in_any_script(text, expected):
+    assert may_hold_a_finding(text)
+    assert mask_text(text) == expected
 
 
 def test_mask_value_walks_nested_content():
