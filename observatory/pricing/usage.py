@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class TokenUsage:
+
+# A frozen msgspec Struct rather than a frozen dataclass: made once per priced call on the
+# ingest path, and a frozen dataclass's constructor (object.__setattr__ per field) took 0.7 µs
+# where this takes under 0.1.
+class TokenUsage(msgspec.Struct, frozen=True):
     """input_tokens counts every prompt token, including those read from or written to the
     provider's cache (OpenAI's and the OpenTelemetry GenAI convention; Anthropic reports cache
     tokens separately and ingest adds them in). output_tokens includes reasoning tokens."""
