@@ -9,6 +9,10 @@ DATABASE_URL or the embedded PostgreSQL, then, in each of --rounds rounds:
    events from concurrent clients; the share is the endpoint's rate over that round's ceiling;
 2. single-event requests, driven by wrk when it is installed (Debian package `wrk`), else by
    Python clients with keep-alive connections.
+Each phase also reports `cpu_per_event`: CPU microseconds per event spent by the web server's
+processes and by the database's (when it runs on this machine), and how many of the machine's
+cores were busy, clients included. Two cores ingest at half the rate of one core's COPY only
+if everything an event costs stays within four times what the COPY spends on a row.
 The ceiling is measured next to each phase, not once for the run, because both move: the COPY
 slows as today's partition grows, and a shared machine's speed changes from minute to minute
 (a fixed loop of Python took 0.28 to 0.54 s from one second to the next on the 2-core machine
@@ -118,6 +122,60 @@ def raw_copy_rate(project, events: list[dict]) -> float:
     return len(rows) / (time.perf_counter() - started)
 
 
+class CpuMeter:
+    """CPU seconds the web server's processes and the database's spent over a phase, and how
+    busy the whole machine was: where each event's cost goes. The database is measured only
+    when it runs on this machine (the embedded one, or a local DATABASE_URL); its processes are
+    the children of the postmaster that serves this benchmark's connection."""
+
+    def __init__(self, web_pid: int) -> None:
+        import psutil
+        from django.db import connection
+
+        self._psutil = psutil
+        self._web = psutil.Process(web_pid)
+        self._postmaster = None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend_pid = cursor.fetchone()[0]
+        try:
+            self._postmaster = psutil.Process(psutil.Process(backend_pid).ppid())
+        except psutil.Error:
+            pass  # a server on another machine: its processes are not ours to read
+
+    def _tree(self, root) -> dict[int, float]:
+        times = {}
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                cpu = process.cpu_times()
+            except self._psutil.Error:
+                continue  # ended meanwhile
+            times[process.pid] = cpu.user + cpu.system
+        return times
+
+    def _sample(self) -> tuple[dict[int, float], dict[int, float], object]:
+        database = self._tree(self._postmaster) if self._postmaster else {}
+        return self._tree(self._web), database, self._psutil.cpu_times()
+
+    def start(self) -> None:
+        self._started = self._sample()
+
+    def stop(self, events: int) -> dict:
+        web, database, machine = self._sample()
+        web0, database0, machine0 = self._started
+
+        def spent(now: dict[int, float], before: dict[int, float]) -> float:
+            return sum(seconds - before.get(pid, 0.0) for pid, seconds in now.items())
+
+        total = sum(machine) - sum(machine0)
+        idle = (machine.idle - machine0.idle) + (machine.iowait - machine0.iowait)
+        return {
+            "web_us": round(spent(web, web0) / events * 1e6, 1),
+            "database_us": round(spent(database, database0) / events * 1e6, 1) if self._postmaster else None,
+            "machine_busy_cores": round((total - idle) / total * (os.cpu_count() or 1), 2) if total else None,
+        }
+
+
 def _post_worker(args) -> tuple[list[float], float]:
     port, secret, bodies, start_at = args
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -142,14 +200,20 @@ def _post_worker(args) -> tuple[list[float], float]:
 CLIENT_START_DELAY = 5.0
 
 
-def post_phase(port: int, secret: str, bodies: list[bytes], events_per_body: int, concurrency: int) -> dict:
+def post_phase(port: int, secret: str, bodies: list[bytes], events_per_body: int, concurrency: int,
+               meter: CpuMeter | None = None) -> dict:
     chunks = [bodies[i::concurrency] for i in range(concurrency)]
     start_at = time.time() + CLIENT_START_DELAY
     with multiprocessing.get_context("spawn").Pool(concurrency) as pool:
-        results = pool.map(_post_worker, [(port, secret, chunk, start_at) for chunk in chunks])
+        pending = pool.map_async(_post_worker, [(port, secret, chunk, start_at) for chunk in chunks])
+        time.sleep(max(0.0, start_at - time.time()))
+        if meter:
+            meter.start()
+        results = pending.get()
+        cpu = meter.stop(len(bodies) * events_per_body) if meter else None
     elapsed = max(finished for _, finished in results) - start_at
     latencies = sorted(latency for chunk, _ in results for latency in chunk)
-    return {
+    phase = {
         "events_per_request": events_per_body,
         "requests": len(latencies),
         "events_per_s": round(len(bodies) * events_per_body / elapsed),
@@ -158,6 +222,9 @@ def post_phase(port: int, secret: str, bodies: list[bytes], events_per_body: int
         "client": "python",
         "concurrency": concurrency,
     }
+    if cpu:
+        phase["cpu_per_event"] = cpu
+    return phase
 
 
 # Every wrk thread runs its own copy of this script with the same unseeded random numbers, so
@@ -188,10 +255,12 @@ end
 """
 
 
-def single_phase(port: int, secret: str, seconds: int, concurrency: int) -> dict:
+def single_phase(port: int, secret: str, seconds: int, concurrency: int, meter: CpuMeter | None = None) -> dict:
     if shutil.which("wrk"):
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
             script.write(WRK_SCRIPT)
+        if meter:
+            meter.start()
         output = subprocess.run(
             ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "-s", script.name, f"http://127.0.0.1:{port}/api/v1/events"],
             capture_output=True, text=True, env=dict(os.environ, BENCH_KEY=secret), check=True,
@@ -200,16 +269,20 @@ def single_phase(port: int, secret: str, seconds: int, concurrency: int) -> dict
         requests, duration_us, p50_us, p99_us, errors = next(
             line.split()[1:] for line in output.splitlines() if line.startswith("WRK ")
         )
+        cpu = meter.stop(int(requests)) if meter else None
         if int(errors):
             raise RuntimeError(f"{errors} single-event requests failed:\n{output}")
-        return {"events_per_request": 1, "requests": int(requests),
-                "events_per_s": round(int(requests) / (int(duration_us) / 1e6)),
-                "p50_ms": round(float(p50_us) / 1000, 1), "p99_ms": round(float(p99_us) / 1000, 1),
-                "client": "wrk", "concurrency": concurrency}
+        phase = {"events_per_request": 1, "requests": int(requests),
+                 "events_per_s": round(int(requests) / (int(duration_us) / 1e6)),
+                 "p50_ms": round(float(p50_us) / 1000, 1), "p99_ms": round(float(p99_us) / 1000, 1),
+                 "client": "wrk", "concurrency": concurrency}
+        if cpu:
+            phase["cpu_per_event"] = cpu
+        return phase
     now = datetime.now(UTC)
     run = f"single-{uuid.uuid4().hex[:8]}-"
     bodies = [json.dumps(event(now, i, run)).encode() for i in range(seconds * 400)]
-    return post_phase(port, secret, bodies, 1, concurrency)
+    return post_phase(port, secret, bodies, 1, concurrency, meter)
 
 
 def _stored(project) -> int:
@@ -297,6 +370,7 @@ def main() -> None:
     port = free_port()
     server = start_web(port, options.workers, options.threads)
     rounds: dict[str, list[dict]] = {"batch_1000": [], "batch_100": [], "single": []}
+    meter = CpuMeter(server.pid)
     try:
         for size in (1000, 100):  # warm up
             post_phase(port, secret, _bodies(now, size, max(2 * size, options.events // 20)), size, options.concurrency)
@@ -305,12 +379,12 @@ def main() -> None:
                 ceiling = raw_copy_rate(result.project, [event(now, i, f"copy-{uuid.uuid4().hex[:8]}-")
                                                          for i in range(options.events)])
                 connections.close_all()
-                phase = post_phase(port, secret, _bodies(now, size, options.events), size, options.concurrency)
+                phase = post_phase(port, secret, _bodies(now, size, options.events), size, options.concurrency, meter)
                 phase["raw_copy_rows_per_s"] = round(ceiling)
                 phase["share_of_raw_copy"] = round(phase["events_per_s"] / ceiling, 2)
                 rounds[f"batch_{size}"].append(phase)
             stored_before = _stored(result.project)
-            single = single_phase(port, secret, options.single_seconds, options.single_concurrency)
+            single = single_phase(port, secret, options.single_seconds, options.single_concurrency, meter)
             # Every single event is new: each request must have stored exactly one call.
             single["stored"] = _stored(result.project) - stored_before
             connections.close_all()
