@@ -54,7 +54,9 @@ def body_read(request: HttpRequest) -> bytes:
         # (it has no body read timeout; see tests/system/test_slow_clients.py). Refused by name
         # rather than as whatever the cut-off JSON fails with.
         raise IngestError(_incomplete(expected, len(raw)), status=400)
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    # From META rather than request.headers: building that mapping of every header cost a
+    # single-event request 2% of its web CPU, for this one header.
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
     if encoding in ("", "identity"):
         return raw
     if encoding in ("gzip", "x-gzip", "deflate"):
