@@ -139,7 +139,10 @@ class CpuMeter:
             cursor.execute("SELECT pg_backend_pid()")
             backend_pid = cursor.fetchone()[0]
         try:
-            self._postmaster = psutil.Process(psutil.Process(backend_pid).ppid())
+            backend = psutil.Process(backend_pid)
+            # The backend's pid is the server's: on another machine it may name any process here.
+            if backend.name().startswith("postgres"):
+                self._postmaster = psutil.Process(backend.ppid())
         except psutil.Error:
             pass  # a server on another machine: its processes are not ours to read
 
