@@ -77,11 +77,13 @@ def _replace(match: re.Match[str]) -> str:
 # Every finding contains one of these, and most prose contains none: checking for them with
 # plain substring tests first keeps masking cheap on the ingest path.
 _UNDERSCORED_TRIGGERS = ("sk_", "rk_", "pk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "hf_")
-_DIGIT_PAIR = re.compile(r"\d\d")
+# Every card number, IBAN and phone number has two digits in a row, or (a card written with a
+# space or dash between each digit) two digits one separator apart.
+_DIGIT_PAIR = re.compile(r"\d[ -]?\d")
 # The same test for ASCII text, where the only digits are 0-9: a plain character class lets the
 # regular expression engine skip ahead instead of looking each character's category up (a
 # third faster on typical prompts, and most text ingested is ASCII).
-_ASCII_DIGIT_PAIR = re.compile(r"[0-9][0-9]")
+_ASCII_DIGIT_PAIR = re.compile(r"[0-9][ -]?[0-9]")
 
 
 def may_hold_a_finding(text: str) -> bool:

@@ -10,6 +10,7 @@ from observatory.calls.redaction import mask_text, mask_value, may_hold_a_findin
         ("call +44 20 7946 0958 or (415) 555-0132", "call [PHONE] or [PHONE]"),
         ("card 4111 1111 1111 1111 exp 12/29", "card [CARD] exp 12/29"),
         ("card 4111-1111-1111-1111", "card [CARD]"),
+        ("card 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 thanks", "card [CARD] thanks"),  # no two digits in a row
         ("IBAN GB82 WEST 1234 5698 7654 32 please", "IBAN [IBAN] please"),
         ("DE89370400440532013000", "[IBAN]"),
         ("use sk-proj-AbCdEfGhIjKlMnOpQrStUvWx123", "use [API_KEY]"),
@@ -61,7 +62,8 @@ def test_mask_value_walks_nested_content():
 
 # --- screening a whole value's JSON text before masking it string by string ---------------
 
-_FINDING_TEXTS = ["jane.doe@mail.example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "DE89370400440532013000",
+_FINDING_TEXTS = ["jane.doe@mail.example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "4-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1",
+                  "DE89370400440532013000",
                   "sk-proj-AbCdEfGhIjKlMnOpQrStUvWx123", "Bearer abcdef0123456789abcdef", "AKIAIOSFODNN7EXAMPLE"]
 
 
