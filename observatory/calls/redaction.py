@@ -79,11 +79,11 @@ def _replace(match: re.Match[str]) -> str:
 _UNDERSCORED_TRIGGERS = ("sk_", "rk_", "pk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "hf_")
 # Every card number, IBAN and phone number has two digits in a row, or (a card written with a
 # space or dash between each digit) two digits one separator apart.
-_DIGIT_PAIR = re.compile(r"\d[ -]?\d")
+_TWO_DIGITS = re.compile(r"\d[ -]?\d")
 # The same test for ASCII text, where the only digits are 0-9: a plain character class lets the
 # regular expression engine skip ahead instead of looking each character's category up (a
 # third faster on typical prompts, and most text ingested is ASCII).
-_ASCII_DIGIT_PAIR = re.compile(r"[0-9][ -]?[0-9]")
+_ASCII_TWO_DIGITS = re.compile(r"[0-9][ -]?[0-9]")
 
 
 def may_hold_a_finding(text: str) -> bool:
@@ -99,7 +99,7 @@ def may_hold_a_finding(text: str) -> bool:
         for trigger in _UNDERSCORED_TRIGGERS:
             if trigger in text:
                 return True
-    if (_ASCII_DIGIT_PAIR if text.isascii() else _DIGIT_PAIR).search(text):
+    if (_ASCII_TWO_DIGITS if text.isascii() else _TWO_DIGITS).search(text):
         return True
     lowered = text.lower()
     return "bearer" in lowered or "token" in lowered
