@@ -170,13 +170,19 @@ class CpuMeter:
         def spent(now: dict[int, float], before: dict[int, float]) -> float:
             return sum(seconds - before.get(pid, 0.0) for pid, seconds in now.items())
 
-        total = sum(machine) - sum(machine0)
+        total = _elapsed(machine) - _elapsed(machine0)
         idle = (machine.idle - machine0.idle) + (machine.iowait - machine0.iowait)
         return {
             "web_us": round(spent(web, web0) / events * 1e6, 1),
             "database_us": round(spent(database, database0) / events * 1e6, 1) if self._postmaster else None,
             "machine_busy_cores": round((total - idle) / total * (os.cpu_count() or 1), 2) if total else None,
         }
+
+
+def _elapsed(times) -> float:
+    """All CPU time psutil.cpu_times() reports, once: on Linux a guest's time is already in user
+    and nice."""
+    return sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
 
 
 def _post_worker(args) -> tuple[list[float], float]:
