@@ -222,7 +222,7 @@ def post_phase(port: int, secret: str, bodies: list[bytes], events_per_body: int
         cpu = meter.stop(len(bodies) * events_per_body) if meter else None
     elapsed = max(finished for _, finished in results) - start_at
     latencies = sorted(latency for chunk, _ in results for latency in chunk)
-    phase = {
+    return {
         "events_per_request": events_per_body,
         "requests": len(latencies),
         "events_per_s": round(len(bodies) * events_per_body / elapsed),
@@ -230,10 +230,8 @@ def post_phase(port: int, secret: str, bodies: list[bytes], events_per_body: int
         "p99_ms": round(statistics.quantiles(latencies, n=100)[98] * 1000, 1),
         "client": "python",
         "concurrency": concurrency,
+        "cpu_per_event": cpu,
     }
-    if cpu:
-        phase["cpu_per_event"] = cpu
-    return phase
 
 
 # Every wrk thread runs its own copy of this script with the same unseeded random numbers, so
@@ -281,13 +279,10 @@ def single_phase(port: int, secret: str, seconds: int, concurrency: int, meter: 
         cpu = meter.stop(int(requests)) if meter else None
         if int(errors):
             raise RuntimeError(f"{errors} single-event requests failed:\n{output}")
-        phase = {"events_per_request": 1, "requests": int(requests),
-                 "events_per_s": round(int(requests) / (int(duration_us) / 1e6)),
-                 "p50_ms": round(float(p50_us) / 1000, 1), "p99_ms": round(float(p99_us) / 1000, 1),
-                 "client": "wrk", "concurrency": concurrency}
-        if cpu:
-            phase["cpu_per_event"] = cpu
-        return phase
+        return {"events_per_request": 1, "requests": int(requests),
+                "events_per_s": round(int(requests) / (int(duration_us) / 1e6)),
+                "p50_ms": round(float(p50_us) / 1000, 1), "p99_ms": round(float(p99_us) / 1000, 1),
+                "client": "wrk", "concurrency": concurrency, "cpu_per_event": cpu}
     now = datetime.now(UTC)
     run = f"single-{uuid.uuid4().hex[:8]}-"
     bodies = [json.dumps(event(now, i, run)).encode() for i in range(seconds * 400)]
