@@ -140,6 +140,7 @@ def test_metrics_need_the_token_and_report_rollup_lag_and_queue_depth(topology):
     from observatory.tenancy.services import organization_get_or_create, project_create
 
     project = project_create(organization=organization_get_or_create(name="Ops", slug="ops"), name="Ops", slug="ops")
+    pending = ("observatory_rollup_pending_minutes", ())
 
     def scraped_with_one_old_mark() -> dict | None:
         # The worker's rollup job may claim the mark before the scrape; then mark again.
@@ -151,10 +152,10 @@ def test_metrics_need_the_token_and_report_rollup_lag_and_queue_depth(topology):
                 [project.id],
             )
         samples = metric_samples(topology.metrics())
-        return samples if samples[("observatory_rollup_pending_minutes", ())] else None
+        return samples if samples[pending] else None
 
     samples = wait_until(scraped_with_one_old_mark, timeout=JOB_TIMEOUT, what="a scrape before the rollup job")
-    assert samples[("observatory_rollup_pending_minutes", ())] == 1
+    assert samples[pending] == 1
     assert samples[("observatory_rollup_lag_seconds", ())] >= 600
     assert samples[("observatory_dependency_up", (("dependency", "broker"),))] == 1
     # Beat keeps sending jobs, so a scrape may catch one waiting for the worker: the depth of
